@@ -1,0 +1,49 @@
+"""vaelib: a small, copyable Keras 3 library for Variational Autoencoders.
+
+It follows *Auto-Encoding Variational Bayes* (Kingma & Welling, 2013,
+arXiv:1312.6114) and runs unchanged on the TensorFlow, JAX and PyTorch backends
+of Keras 3, because it uses only `keras.ops` and `keras.random`.
+
+Modules, one idea each:
+
+- `vaelib.layers`: the reparameterization trick (`Sampling`, paper Eq. 10).
+- `vaelib.losses`: closed-form KL (Appendix B) and the decoders'
+  log-likelihoods (Appendix C).
+- `vaelib.models`: the paper's MLP encoder and decoder, and the `VAE` model
+  trained by the SGVB estimators (Eqs. 6 and 7).
+- `vaelib.data`: MNIST, Fashion-MNIST and Frey Face, content-verified.
+- `vaelib.evaluation`: the test-set ELBO and the importance-sampled log p(x).
+- `vaelib.plots`: image grids, latent scatter plots and the learned manifold.
+
+`vaelib.data` and `vaelib.plots` are imported on first use, so that the core
+needs only `keras` and `numpy`.
+"""
+
+import importlib
+
+from vaelib import layers, losses, models, evaluation
+from vaelib.layers import Sampling
+from vaelib.models import VAE, build_decoder, build_encoder
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "VAE",
+    "Sampling",
+    "build_decoder",
+    "build_encoder",
+    "data",
+    "evaluation",
+    "layers",
+    "losses",
+    "models",
+    "plots",
+]
+
+
+def __getattr__(name):
+    # `data` needs scipy (Frey Face) and `plots` needs matplotlib: import them
+    # only when they are used.
+    if name in ("data", "plots"):
+        return importlib.import_module(f"vaelib.{name}")
+    raise AttributeError(f"module 'vaelib' has no attribute {name!r}")
