@@ -45,7 +45,7 @@ def elbo(model, x, num_samples=1, batch_size=1000, seed=0):
     return np.concatenate(values)
 
 
-def log_likelihood(model, x, num_samples=5000, max_samples_per_pass=32768, seed=0):
+def log_likelihood(model, x, num_samples=5000, max_samples_per_pass=8192, seed=0):
     """Per-example importance-sampled estimate of log p_θ(x) with k samples.
 
     log p(x) ≈ log (1/k) Σ_k p_θ(x|z_k) p(z_k) / q_φ(z_k|x),  z_k ~ q_φ(z|x)

@@ -115,6 +115,14 @@ def build_decoder(
     return keras.Model(z, outputs, name=name)
 
 
+def _refuse_sample_weight(sample_weight):
+    if sample_weight is not None:
+        raise ValueError(
+            "Expected no `sample_weight`: every example of the ELBO counts once. "
+            "Received: a sample_weight"
+        )
+
+
 def _in_batches(network, x, batch_size):
     """Apply `network` to `x` in slices; return its outputs as a list of NumPy arrays."""
     batch_size = check_positive_int("batch_size", batch_size)
@@ -292,11 +300,7 @@ class VAE(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Return -ELBO estimate averaged over the batch (plus regularization losses)."""
-        if sample_weight is not None:
-            raise ValueError(
-                "Expected no `sample_weight`: every example of the ELBO counts once. "
-                "Received: a sample_weight"
-            )
+        _refuse_sample_weight(sample_weight)
         if y_pred is None:
             y_pred = self(x, training=training)
         log_likelihood, kl = self.elbo_terms(x, y_pred)
@@ -334,6 +338,7 @@ class VAE(keras.Model):
 
         The VAE is unsupervised: `y` is not used by the loss.
         """
+        _refuse_sample_weight(kwargs.get("sample_weight"))
         x = self._check_if_array(x, "x")
         if isinstance(validation_data, (list, tuple)):
             validation_data = (self._check_if_array(validation_data[0], "validation_data"),)
@@ -345,6 +350,7 @@ class VAE(keras.Model):
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """`keras.Model.evaluate`, after checking in-memory `x`."""
+        _refuse_sample_weight(kwargs.get("sample_weight"))
         return super().evaluate(self._check_if_array(x, "x"), y, *args, **kwargs)
 
     # -- using a trained model -------------------------------------------------
