@@ -18,6 +18,7 @@ def reparameterize(z_mean, z_log_var, epsilon):
     Returns:
         z with the shape of `epsilon`.
     """
+    z_mean, z_log_var, epsilon = (ops.convert_to_tensor(a) for a in (z_mean, z_log_var, epsilon))
     if len(epsilon.shape) == 3:
         z_mean = ops.expand_dims(z_mean, 1)  # (batch, 1, latent_dim)
         z_log_var = ops.expand_dims(z_log_var, 1)  # (batch, 1, latent_dim)

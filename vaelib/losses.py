@@ -27,6 +27,7 @@ def kl_divergence(z_mean, z_log_var):
     Returns:
         KL in nats, shape `(...)`: one value per example.
     """
+    z_mean, z_log_var = ops.convert_to_tensor(z_mean), ops.convert_to_tensor(z_log_var)
     return -0.5 * ops.sum(
         1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1
     )
@@ -46,6 +47,7 @@ def bernoulli_log_likelihood(x, logits):
     Returns:
         log-likelihood in nats, shape `(...)`.
     """
+    x, logits = ops.convert_to_tensor(x), ops.convert_to_tensor(logits)
     return ops.sum(x * logits - ops.softplus(logits), axis=-1)
 
 
@@ -66,6 +68,7 @@ def gaussian_log_likelihood(x, mean, log_var):
     Returns:
         log density in nats, shape `(...)`.
     """
+    x, mean, log_var = (ops.convert_to_tensor(a) for a in (x, mean, log_var))
     return -0.5 * ops.sum(
         _LOG_2PI + log_var + ops.square(x - mean) * ops.exp(-log_var), axis=-1
     )
@@ -80,4 +83,4 @@ def standard_normal_log_density(z):
     Returns:
         shape `(...)`.
     """
-    return -0.5 * ops.sum(_LOG_2PI + ops.square(z), axis=-1)
+    return -0.5 * ops.sum(_LOG_2PI + ops.square(ops.convert_to_tensor(z)), axis=-1)
