@@ -142,7 +142,8 @@ def binarize(x, seed=0):
 
     Args:
         x: grey levels in [0, 1], any shape.
-        seed: seed of the draw; the same seed gives the same bits.
+        seed: seed of the draw (an int or a `np.random.SeedSequence`); the
+            same seed gives the same bits.
 
     Returns:
         float32 array of 0s and 1s with the shape of `x`.
@@ -217,11 +218,12 @@ def load_mnist(binarization="static", seed=0, batch_size=100, flatten=True, down
     check_option("binarization", binarization, BINARIZATIONS)
     (x_train, y_train), (x_test, y_test) = _load_idx_dataset("mnist", download)
     x_train, x_test = _as_float(x_train, flatten), _as_float(x_test, flatten)
+    train_seed, test_seed = np.random.SeedSequence(seed).spawn(2)  # independent streams
     if binarization == "static":
-        x_train, x_test = binarize(x_train, seed), binarize(x_test, seed + 1)
+        x_train, x_test = binarize(x_train, train_seed), binarize(x_test, test_seed)
     elif binarization == "dynamic":
-        x_train = DynamicBinarization(x_train, batch_size=batch_size, seed=seed)
-        x_test = binarize(x_test, seed + 1)
+        x_train = DynamicBinarization(x_train, batch_size=batch_size, seed=train_seed)
+        x_test = binarize(x_test, test_seed)
     return (x_train, y_train.copy()), (x_test, y_test.copy())
 
 
@@ -291,6 +293,11 @@ def load_frey_face(test_size=0.1, seed=0, flatten=True, download=True):
             f"Expected a MATLAB file with a variable `ff` at {path}. Received: a file "
             f"that cannot be read as one ({type(error).__name__}: {error})"
         ) from None
+    if ff.shape != (560, 1965):
+        raise ValueError(
+            f"Expected `ff` of shape (560, 1965), one image per column, in {path}. "
+            f"Received: shape={ff.shape}"
+        )
     _verify(np.ascontiguousarray(ff, dtype=np.uint8).tobytes(), FREY_SHA256, path)
     images = ff.T.astype("float32") / 255.0  # (1965, 560), one image per row
     if not flatten:
