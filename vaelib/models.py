@@ -249,7 +249,7 @@ class VAE(keras.Model):
         if epsilon is None:
             z = self.sampling([z_mean, z_log_var])  # (batch, L, J)
         else:
-            z = reparameterize(z_mean, z_log_var, ops.convert_to_tensor(epsilon))
+            z = reparameterize(z_mean, z_log_var, epsilon)
         batch, num_samples = ops.shape(z)[0], ops.shape(z)[1]
         outputs = self.decoder(ops.reshape(z, (-1, self.latent_dim)), training=training)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
