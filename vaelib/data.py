@@ -112,7 +112,7 @@ def _load_idx_dataset(name, download):
     else:
         looked_in.append("VAELIB_DATA_DIR (not set)")
     loader = getattr(keras.datasets, _KERAS_LOADERS[name])
-    cache = os.path.join(os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras")), "datasets")
+    cache = _keras_cache_dir()
     looked_in.append(f"Keras' cache ({cache})")
     if not download and not _in_keras_cache(name, cache):
         raise _missing_error(f"the {name} dataset", looked_in + ["(downloads disabled)"])
@@ -123,6 +123,12 @@ def _load_idx_dataset(name, download):
     for array, f in zip((x_train, y_train, x_test, y_test), _IDX_NAMES):
         _verify(idx_bytes(array), hashes[f], f"{name} {f} from Keras' loader")
     return (x_train, y_train), (x_test, y_test)
+
+
+def _keras_cache_dir():
+    """The folder where Keras' loaders keep downloaded datasets ($KERAS_HOME/datasets)."""
+    home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+    return os.path.join(home, "datasets")
 
 
 def _in_keras_cache(name, cache):
@@ -270,10 +276,7 @@ def load_frey_face(test_size=0.1, seed=0, flatten=True, download=True):
         path = os.path.join(data_dir, "frey_rawface.mat")
     else:
         looked_in.append(f"VAELIB_DATA_DIR ({data_dir or 'not set'})")
-        cached = os.path.join(
-            os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras")),
-            "datasets", "frey_rawface.mat",
-        )
+        cached = os.path.join(_keras_cache_dir(), "frey_rawface.mat")
         looked_in.append(f"Keras' cache ({cached})")
         if os.path.exists(cached):
             path = cached
