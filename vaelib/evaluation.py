@@ -12,7 +12,6 @@ import keras
 import numpy as np
 from keras import ops
 
-from vaelib import losses
 from vaelib._checks import check_positive_int
 
 
@@ -83,15 +82,7 @@ def log_likelihood(model, x, num_samples=5000, max_samples_per_pass=8192, seed=0
             size = min(chunk, k - done)
             eps = keras.random.normal((len(xb), size, model.latent_dim), seed=generator)
             y_pred = model(xb, epsilon=eps)
-            z = y_pred["z"]  # (batch, size, J)
-            log_q = losses.gaussian_log_likelihood(
-                z, ops.expand_dims(y_pred["z_mean"], 1), ops.expand_dims(y_pred["z_log_var"], 1)
-            )
-            log_w = (
-                model.log_px_given_z(xb, y_pred)
-                + losses.standard_normal_log_density(z)
-                - log_q
-            )  # (batch, size)
+            log_w = model.log_px_given_z(xb, y_pred) + model.log_pz_minus_log_qz(y_pred)  # (batch, size)
             chunk_lse = ops.convert_to_numpy(ops.logsumexp(log_w, axis=1)).astype("float64")
             total = np.logaddexp(total, chunk_lse)
         values.append(total - math.log(k))

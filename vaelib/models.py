@@ -274,6 +274,25 @@ class VAE(keras.Model):
         log_var = y_pred.get("x_log_var", self.decoder_log_var)
         return losses.gaussian_log_likelihood(x, y_pred["x_mean"], log_var)
 
+    def log_pz_minus_log_qz(self, y_pred):
+        """log p_θ(z⁽ˡ⁾) - log q_φ(z⁽ˡ⁾|x) for each of the L samples of z in `y_pred`.
+
+        Its average over the samples is the Monte Carlo estimate of -KL used by
+        estimator A (Eq. 6); added to `log_px_given_z` it is the log importance
+        weight of z⁽ˡ⁾.
+
+        Args:
+            y_pred: the dict returned by `call(x)`.
+
+        Returns:
+            shape `(batch, L)`.
+        """
+        z = y_pred["z"]  # (batch, L, J)
+        log_q = losses.gaussian_log_likelihood(
+            z, ops.expand_dims(y_pred["z_mean"], 1), ops.expand_dims(y_pred["z_log_var"], 1)
+        )
+        return losses.standard_normal_log_density(z) - log_q
+
     def elbo_terms(self, x, y_pred):
         """Per-example terms of the SGVB estimate, for the configured estimator.
 
@@ -291,11 +310,7 @@ class VAE(keras.Model):
         if self.estimator == "B":
             kl = losses.kl_divergence(y_pred["z_mean"], y_pred["z_log_var"])
         else:
-            z = y_pred["z"]  # (batch, L, J)
-            log_q = losses.gaussian_log_likelihood(
-                z, ops.expand_dims(y_pred["z_mean"], 1), ops.expand_dims(y_pred["z_log_var"], 1)
-            )
-            kl = ops.mean(log_q - losses.standard_normal_log_density(z), axis=1)
+            kl = -ops.mean(self.log_pz_minus_log_qz(y_pred), axis=1)
         return log_likelihood, kl
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
