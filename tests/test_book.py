@@ -95,7 +95,10 @@ def test_chapter_closes_with_summary_and_exercises(path):
     cells = json.loads(path.read_text())["cells"]
     markdown = "\n".join(_source(c) for c in cells if c["cell_type"] == "markdown")
     assert "## Summary" in markdown and "## Exercises" in markdown
-    assert markdown.count("<summary>Solution</summary>") >= 2, "exercises come with solutions"
+    # A solution is a sphinx-exercise block (```{solution} or :::{solution}) or a
+    # <details> toggle, which also opens on Colab and GitHub.
+    solutions = len(re.findall(r"(?:```|:::)\{solution\}|<summary>Solution</summary>", markdown))
+    assert solutions >= 2, "exercises come with solutions"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
