@@ -14,9 +14,12 @@ Modules, one idea each:
 - `vaelib.data`: MNIST, Fashion-MNIST and Frey Face, content-verified.
 - `vaelib.evaluation`: the test-set ELBO and the importance-sampled log p(x).
 - `vaelib.plots`: image grids, latent scatter plots and the learned manifold.
+- `vaelib.toy`: a latent-variable model small enough to integrate on a grid
+  (evidence and posterior by quadrature, both forms of the bound), for
+  Chapters 1 and 2.
 
-`vaelib.data` and `vaelib.plots` are imported on first use, so that the core
-needs only `keras` and `numpy`.
+`vaelib.data`, `vaelib.plots` and `vaelib.toy` are imported on first use, so
+that the core needs only `keras` and `numpy`.
 """
 
 import importlib
@@ -38,12 +41,13 @@ __all__ = [
     "losses",
     "models",
     "plots",
+    "toy",
 ]
 
 
 def __getattr__(name):
     # `data` needs scipy (Frey Face) and `plots` needs matplotlib: import them
     # only when they are used.
-    if name in ("data", "plots"):
+    if name in ("data", "plots", "toy"):
         return importlib.import_module(f"vaelib.{name}")
     raise AttributeError(f"module 'vaelib' has no attribute {name!r}")
