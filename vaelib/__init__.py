@@ -10,7 +10,8 @@ Modules, one idea each:
 - `vaelib.losses`: closed-form KL (Appendix B) and the decoders'
   log-likelihoods (Appendix C).
 - `vaelib.models`: the paper's MLP encoder and decoder, and the `VAE` model
-  trained by the SGVB estimators (Eqs. 6 and 7).
+  trained by the SGVB estimators (Eqs. 6 and 7); β-VAE, MMD and plain
+  autoencoders, KL annealing, conditional and convolutional variants.
 - `vaelib.data`: MNIST, Fashion-MNIST and Frey Face, content-verified.
 - `vaelib.evaluation`: the test-set ELBO and the importance-sampled log p(x).
 - `vaelib.plots`: image grids, latent scatter plots and the learned manifold.
@@ -26,13 +27,29 @@ import importlib
 
 from vaelib import layers, losses, models, evaluation
 from vaelib.layers import Sampling
-from vaelib.models import VAE, build_decoder, build_encoder
+from vaelib.models import (
+    VAE,
+    ConditionalVAE,
+    KLAnnealing,
+    build_conditional_decoder,
+    build_conditional_encoder,
+    build_conv_decoder,
+    build_conv_encoder,
+    build_decoder,
+    build_encoder,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "VAE",
+    "ConditionalVAE",
+    "KLAnnealing",
     "Sampling",
+    "build_conditional_decoder",
+    "build_conditional_encoder",
+    "build_conv_decoder",
+    "build_conv_encoder",
     "build_decoder",
     "build_encoder",
     "data",

@@ -17,6 +17,43 @@ def check_positive_int(name, value):
     return int(value)
 
 
+def check_finite_number(name, value):
+    """Return `value` as a float if it is a finite real number, else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(
+            f"Expected `{name}` to be a real number. Received: {name}={value!r} "
+            f"of type {type(value).__name__}"
+        )
+    if not np.isfinite(value):
+        raise ValueError(f"Expected `{name}` to be a finite number. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_broadcastable(**tensors):
+    """Raise `ValueError` unless the named tensors' shapes broadcast together.
+
+    Checks the static shapes only (a dimension unknown while tracing, `None`,
+    is accepted), so it costs nothing and also runs inside `fit`'s compiled
+    step. A mismatch is refused here instead of deep inside a backend kernel.
+
+    Args:
+        **tensors: name=tensor pairs, e.g. `x=x, logits=logits`.
+    """
+    shapes = {name: tuple(tensor.shape) for name, tensor in tensors.items()}
+    for axis in range(1, max(len(shape) for shape in shapes.values()) + 1):
+        sizes = {s[-axis] for s in shapes.values() if len(s) >= axis and s[-axis] not in (None, 1)}
+        if len(sizes) > 1:
+            names = " and ".join(f"`{name}`" for name in shapes)
+            received = ", ".join(
+                f"{name}.shape=({', '.join(map(str, shape))}{',' if len(shape) == 1 else ''})"
+                for name, shape in shapes.items()
+            )
+            raise ValueError(
+                f"Expected {names} to have broadcastable shapes (on each axis, counted "
+                f"from the last, equal sizes or 1). Received: {received}"
+            )
+
+
 def check_option(name, value, options):
     """Return `value` if it is one of `options`, else raise `ValueError`."""
     if value not in options:
@@ -71,7 +108,7 @@ def check_data(x, name="x", feature_shape=None, unit_interval=False):
             f"Expected `{name}` to hold only finite values. "
             f"Received: {bad} NaN or infinite value(s)"
         )
-    if unit_interval:
+    if unit_interval and array.size:  # (n, 0) holds no value to range-check
         low, high = float(array.min()), float(array.max())
         if low < 0.0 or high > 1.0:
             raise ValueError(

@@ -22,7 +22,7 @@ import struct
 import keras
 import numpy as np
 
-from vaelib._checks import check_option, check_positive_int
+from vaelib._checks import check_data, check_option, check_positive_int
 
 # SHA-256 of the decompressed IDX files (magic number, dimensions, uint8 data).
 IDX_SHA256 = {
@@ -154,6 +154,8 @@ def binarize(x, seed=0):
     Returns:
         float32 array of 0s and 1s with the shape of `x`.
     """
+    # Grey levels outside [0, 1] or NaN would silently give all-1 or all-0 bits.
+    x = check_data(np.reshape(x, (1, -1)), name="x", unit_interval=True).reshape(np.shape(x))
     rng = np.random.default_rng(seed)
     return (rng.random(np.shape(x), dtype=np.float32) < x).astype("float32")
 
@@ -174,7 +176,7 @@ class DynamicBinarization(keras.utils.PyDataset):
 
     def __init__(self, images, batch_size=100, seed=0, **kwargs):
         super().__init__(**kwargs)
-        self.images = np.asarray(images, dtype="float32")
+        self.images = check_data(images, name="images", unit_interval=True)
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.rng = np.random.default_rng(seed)
         self.on_epoch_end()

@@ -79,3 +79,17 @@ class Sampling(keras.layers.Layer):
         config = super().get_config()
         config.update({"num_samples": self.num_samples, "seed": self.seed})
         return config
+
+    # The layer has no weights, but its noise stream has a position: the state
+    # of its SeedGenerator, which Keras does not save by itself. Saving it with
+    # the layer makes a saved model, or a training run restored by
+    # `keras.callbacks.BackupAndRestore`, draw the same ε as one never stopped.
+
+    def save_own_variables(self, store):
+        """Save the state of the noise stream (Keras' hook for `save`/`save_weights`)."""
+        store["seed_generator_state"] = ops.convert_to_numpy(self.seed_generator.state.value)
+
+    def load_own_variables(self, store):
+        """Restore the state of the noise stream, if the file has one."""
+        if "seed_generator_state" in store.keys():
+            self.seed_generator.state.assign(store["seed_generator_state"][...])
