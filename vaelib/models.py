@@ -127,6 +127,21 @@ def build_decoder(
     """
     latent_dim = check_positive_int("latent_dim", latent_dim)
     output_dim = check_positive_int("output_dim", output_dim)
+    _check_decoder_options(likelihood, variance, mean_activation, min_log_var)
+    z = keras.Input(shape=(latent_dim,), name="z")
+    h = _mlp(z, hidden_units, activation, kernel_initializer)
+
+    def head(output_name, head_activation=None):
+        return layers.Dense(
+            output_dim, activation=head_activation, kernel_initializer=kernel_initializer,
+            name=output_name,
+        )(h)  # (batch, output_dim)
+
+    return _decoder_model(z, head, likelihood, variance, mean_activation, min_log_var, name)
+
+
+def _check_decoder_options(likelihood, variance, mean_activation, min_log_var):
+    """Validate the output options shared by the MLP and convolutional decoders."""
     check_option("likelihood", likelihood, LIKELIHOODS)
     check_option("variance", variance, VARIANCES)
     if likelihood == "bernoulli" and (
@@ -144,20 +159,20 @@ def build_decoder(
             f"set by the VAE's `decoder_log_var`. Received: min_log_var={min_log_var!r} "
             f"with variance={variance!r}"
         )
-    z = keras.Input(shape=(latent_dim,), name="z")
-    h = _mlp(z, hidden_units, activation, kernel_initializer)
+
+
+def _decoder_model(z, head, likelihood, variance, mean_activation, min_log_var, name):
+    """The decoder's outputs, built by `head(output_name, activation)` (Appendix C).
+
+    Bernoulli: the logits. Gaussian: the mean, and unless the variance is
+    fixed, the log-variance (floored by `LogVarianceFloor` if `min_log_var`).
+    """
     if likelihood == "bernoulli":
-        return keras.Model(
-            z, layers.Dense(output_dim, kernel_initializer=kernel_initializer, name="logits")(h),
-            name=name,
-        )
-    x_mean = layers.Dense(
-        output_dim, activation=mean_activation, kernel_initializer=kernel_initializer,
-        name="x_mean",
-    )(h)
+        return keras.Model(z, head("logits"), name=name)
+    x_mean = head("x_mean", mean_activation)
     if variance == "fixed":
         return keras.Model(z, x_mean, name=name)
-    x_log_var = layers.Dense(output_dim, kernel_initializer=kernel_initializer, name="x_log_var")(h)
+    x_log_var = head("x_log_var")
     if min_log_var is not None:
         x_log_var = LogVarianceFloor(min_log_var, name="x_log_var_floor")(x_log_var)
     return keras.Model(z, [x_mean, x_log_var], name=name)
@@ -1084,22 +1099,7 @@ def build_conv_decoder(
     image_shape = _check_image_shape(image_shape, len(filters))
     kernel_size = check_positive_int("kernel_size", kernel_size)
     latent_dim = check_positive_int("latent_dim", latent_dim)
-    check_option("likelihood", likelihood, LIKELIHOODS)
-    check_option("variance", variance, VARIANCES)
-    if likelihood == "bernoulli" and (
-        mean_activation is not None or variance != "learned" or min_log_var is not None
-    ):
-        raise ValueError(
-            "Expected `mean_activation`, `variance` and `min_log_var` only with "
-            "likelihood='gaussian' (a Bernoulli decoder outputs raw logits). Received: "
-            f"mean_activation={mean_activation!r}, variance={variance!r}, "
-            f"min_log_var={min_log_var!r} with likelihood='bernoulli'"
-        )
-    if min_log_var is not None and variance != "learned":
-        raise ValueError(
-            "Expected `min_log_var` only with variance='learned'. Received: "
-            f"min_log_var={min_log_var!r} with variance={variance!r}"
-        )
+    _check_decoder_options(likelihood, variance, mean_activation, min_log_var)
     factor = 2 ** len(filters)
     height, width, channels = image_shape
     z = keras.Input(shape=(latent_dim,), name="z")
@@ -1122,15 +1122,7 @@ def build_conv_decoder(
         )(h)  # (batch, H, W, C)
         return layers.Flatten(name=output_name)(image)  # (batch, H·W·C)
 
-    if likelihood == "bernoulli":
-        return keras.Model(z, head("logits"), name=name)
-    x_mean = head("x_mean", mean_activation)
-    if variance == "fixed":
-        return keras.Model(z, x_mean, name=name)
-    x_log_var = head("x_log_var")
-    if min_log_var is not None:
-        x_log_var = LogVarianceFloor(min_log_var, name="x_log_var_floor")(x_log_var)
-    return keras.Model(z, [x_mean, x_log_var], name=name)
+    return _decoder_model(z, head, likelihood, variance, mean_activation, min_log_var, name)
 
 
 def build_conditional_encoder(input_dim=784, num_classes=10, name="conditional_encoder",
