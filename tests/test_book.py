@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 import vaelib
-from vaelib import data, evaluation, layers, losses, models, plots, toy
+from vaelib import data, evaluation, layers, losses, models, plots, toy, wake_sleep
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
@@ -156,7 +156,7 @@ def test_every_layer_and_model_has_its_own_get_config():
 
 
 def test_public_functions_have_docstrings():
-    for module in (vaelib, layers, losses, models, data, evaluation, plots, toy):
+    for module in (vaelib, layers, losses, models, data, evaluation, plots, toy, wake_sleep):
         for name, obj in inspect.getmembers(module):
             if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
                 continue

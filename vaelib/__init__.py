@@ -15,6 +15,8 @@ Modules, one idea each:
 - `vaelib.data`: MNIST, Fashion-MNIST and Frey Face, content-verified.
 - `vaelib.evaluation`: the test-set ELBO and the importance-sampled log p(x).
 - `vaelib.plots`: image grids, latent scatter plots and the learned manifold.
+- `vaelib.wake_sleep`: the wake-sleep algorithm (Appendix D), the paper's
+  baseline in Fig. 2, with the same encoder and decoder as the VAE.
 - `vaelib.toy`: a latent-variable model small enough to integrate on a grid
   (evidence and posterior by quadrature, both forms of the bound), for
   Chapters 1 and 2.
@@ -25,7 +27,7 @@ that the core needs only `keras` and `numpy`.
 
 import importlib
 
-from vaelib import layers, losses, models, evaluation
+from vaelib import layers, losses, models, evaluation, wake_sleep
 from vaelib.layers import Sampling
 from vaelib.models import (
     VAE,
@@ -38,11 +40,13 @@ from vaelib.models import (
     build_decoder,
     build_encoder,
 )
+from vaelib.wake_sleep import WakeSleep
 
 __version__ = "0.1.0"
 
 __all__ = [
     "VAE",
+    "WakeSleep",
     "ConditionalVAE",
     "KLAnnealing",
     "Sampling",
@@ -59,6 +63,7 @@ __all__ = [
     "models",
     "plots",
     "toy",
+    "wake_sleep",
 ]
 
 
