@@ -1,0 +1,42 @@
+"""vaelib's VAE trained with `fit()`, called as the book's chapters call it.
+
+The model is built with vaelib's public API exactly as Chapter 4 builds it
+(`build_encoder`, `build_decoder`, `VAE(..., estimator="B", num_samples=1)`),
+with the recipe's sizes and ReLU units, and compiled with the chapters'
+settings: Adam, `jit_compile=False`, `steps_per_execution=50` (1 on PyTorch,
+the only value Keras' PyTorch trainer accepts). The Keras backend is the one
+this process was started with (`KERAS_BACKEND`).
+"""
+
+import keras
+
+from benchmarks.common import RECIPE
+from benchmarks.contenders._keras_clock import ClockCallback
+from vaelib import models
+
+
+
+def train(x_train, clock, options):
+    keras.utils.set_random_seed(options.get("seed", 0))
+    encoder = models.build_encoder(
+        input_dim=RECIPE["input_dim"], hidden_units=RECIPE["hidden_units"],
+        latent_dim=RECIPE["latent_dim"], activation=RECIPE["activation"])
+    decoder = models.build_decoder(
+        latent_dim=RECIPE["latent_dim"], hidden_units=RECIPE["hidden_units"],
+        output_dim=RECIPE["input_dim"], likelihood="bernoulli", activation=RECIPE["activation"])
+    vae = models.VAE(encoder, decoder, likelihood="bernoulli", estimator="B", num_samples=1, seed=1)
+    torch_backend = keras.backend.backend() == "torch"
+    settings = {
+        "jit_compile": options.get("jit_compile", False),
+        "steps_per_execution": 1 if torch_backend else options.get("steps_per_execution", 50),
+    }
+    vae.compile(optimizer=keras.optimizers.Adam(learning_rate=RECIPE["learning_rate"]), **settings)
+
+    def get_weights():
+        return encoder.get_weights() + decoder.get_weights()
+
+    vae.fit(x_train, epochs=clock.planned_epochs, batch_size=RECIPE["batch_size"], verbose=0,
+            callbacks=[ClockCallback(clock, get_weights)])
+    if options.get("save_weights"):
+        vae.save_weights(options["save_weights"])
+    return {"backend": keras.backend.backend(), **settings}
