@@ -11,8 +11,8 @@ import time
 import keras
 import numpy as np
 
-from benchmarks.common import RECIPE
-from vaelib import evaluation, models
+from benchmarks.contenders.vaelib_fit import recipe_vae
+from vaelib import evaluation
 
 
 def _rss_mib():
@@ -24,14 +24,7 @@ def _rss_mib():
 
 
 def evaluate(x_test, options):
-    keras.utils.set_random_seed(0)
-    encoder = models.build_encoder(
-        input_dim=RECIPE["input_dim"], hidden_units=RECIPE["hidden_units"],
-        latent_dim=RECIPE["latent_dim"], activation=RECIPE["activation"])
-    decoder = models.build_decoder(
-        latent_dim=RECIPE["latent_dim"], hidden_units=RECIPE["hidden_units"],
-        output_dim=RECIPE["input_dim"], likelihood="bernoulli", activation=RECIPE["activation"])
-    vae = models.VAE(encoder, decoder, likelihood="bernoulli", estimator="B", num_samples=1, seed=1)
+    vae = recipe_vae(seed=0)
     trained = bool(options.get("weights"))
     if trained:
         vae.load_weights(options["weights"])

@@ -16,15 +16,20 @@ from vaelib import models
 
 
 
-def train(x_train, clock, options):
-    keras.utils.set_random_seed(options.get("seed", 0))
+def recipe_vae(seed=0):
+    """vaelib's VAE for the recipe (784-400-20 ReLU MLP, Bernoulli decoder), weights seeded."""
+    keras.utils.set_random_seed(seed)
     encoder = models.build_encoder(
         input_dim=RECIPE["input_dim"], hidden_units=RECIPE["hidden_units"],
         latent_dim=RECIPE["latent_dim"], activation=RECIPE["activation"])
     decoder = models.build_decoder(
         latent_dim=RECIPE["latent_dim"], hidden_units=RECIPE["hidden_units"],
         output_dim=RECIPE["input_dim"], likelihood="bernoulli", activation=RECIPE["activation"])
-    vae = models.VAE(encoder, decoder, likelihood="bernoulli", estimator="B", num_samples=1, seed=1)
+    return models.VAE(encoder, decoder, likelihood="bernoulli", estimator="B", num_samples=1, seed=1)
+
+
+def train(x_train, clock, options):
+    vae = recipe_vae(options.get("seed", 0))
     torch_backend = keras.backend.backend() == "torch"
     settings = {
         "jit_compile": options.get("jit_compile", False),
@@ -33,7 +38,7 @@ def train(x_train, clock, options):
     vae.compile(optimizer=keras.optimizers.Adam(learning_rate=RECIPE["learning_rate"]), **settings)
 
     def get_weights():
-        return encoder.get_weights() + decoder.get_weights()
+        return vae.encoder.get_weights() + vae.decoder.get_weights()
 
     vae.fit(x_train, epochs=clock.planned_epochs, batch_size=RECIPE["batch_size"], verbose=0,
             callbacks=[ClockCallback(clock, get_weights)])
