@@ -191,7 +191,9 @@ def main():
                       "importance_sampled_digits": int(len(log_px)),
                       "log_likelihood_k5000": mean_and_se(log_px),
                       "nll_k5000": float(-log_px.mean()),
-                      "gap_log_likelihood_minus_elbo": mean_and_se(log_px - elbo[:len(log_px)])}
+                      "gap_log_likelihood_minus_elbo": mean_and_se(log_px - elbo[:len(log_px)]),
+                      # Per-digit values of the first 500, for a chapter that recomputes a few.
+                      "first_500_log_likelihood_k5000": [round(float(v), 4) for v in log_px[:500]]}
     m = EVALUATION["train_subset_size"]  # the same on training digits: how much it overfits
     train_bits = data.binarize(grey[:m], seed=RECIPE["data_seed"])
     train_log_px = evaluation.log_likelihood(restored, train_bits,
