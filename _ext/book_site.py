@@ -6,6 +6,10 @@
   as `''`), so every page raised "Identifier 'THEBE_JS_URL' has already been
   declared" in the reader's console. The browser test (`e2e/test_site.py`)
   fails on any console error.
+- **MathJax on every page.** Sphinx adds MathJax only to pages whose body has
+  math, but the sidebar of every page shows Chapter 7's title, which has math
+  (`$\\log p(x)$`): on the part overviews, the bibliography, the search page and
+  the indexes it stayed raw TeX. The "always" assets policy loads it everywhere.
 """
 
 
@@ -24,5 +28,6 @@ def _drop_duplicate_scripts(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    app.set_html_assets_policy("always")
     app.connect("html-page-context", _drop_duplicate_scripts)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -40,13 +40,6 @@ import playwright.sync_api as playwright_sync
 import pytest
 import yaml
 
-# Opt-in for now: under the CPU load of a full CI run (nbval on the other core) some pages failed
-# to start MathJax within the time limit, so the test is not yet reliable enough to gate CI.
-pytestmark = pytest.mark.skipif(
-    os.environ.get("VAELIB_BROWSER_TESTS") != "1",
-    reason="browser test is opt-in: set VAELIB_BROWSER_TESTS=1 (not yet reliable under CI load)",
-)
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
