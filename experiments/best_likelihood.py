@@ -54,7 +54,7 @@ from vaelib import data, evaluation, models  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from chapter04_model import (  # noqa: E402  the same bookkeeping as Chapter 4's experiment
-    ROOT, RESULTS, command, git_commit, log, machine, mean_and_se, sha256, versions)
+    ROOT, RESULTS, build_vae, command, git_commit, log, machine, mean_and_se, sha256, versions)
 
 RESULT_FILE = RESULTS / "best_likelihood.json"
 MODEL_FILE = RESULTS / "best_likelihood.keras"
@@ -87,16 +87,7 @@ EVALUATION = {"elbo_num_samples": 1, "elbo_seed": 0, "importance_samples": 5000,
 
 
 def build_model(steps_per_epoch, epochs):
-    keras.utils.set_random_seed(RECIPE["global_seed"])
-    encoder = models.build_encoder(
-        input_dim=RECIPE["input_dim"], hidden_units=RECIPE["hidden_units"],
-        latent_dim=RECIPE["latent_dim"], activation=RECIPE["activation"])
-    decoder = models.build_decoder(
-        latent_dim=RECIPE["latent_dim"], hidden_units=RECIPE["hidden_units"],
-        output_dim=RECIPE["input_dim"], likelihood=RECIPE["likelihood"],
-        activation=RECIPE["activation"])
-    vae = models.VAE(encoder, decoder, likelihood=RECIPE["likelihood"], estimator=RECIPE["estimator"],
-                     num_samples=RECIPE["num_samples"], seed=RECIPE["sampling_seed"], beta=0.0)
+    vae = build_vae(RECIPE, beta=0.0)  # beta rises during the KL warm-up
     schedule = keras.optimizers.schedules.CosineDecay(
         RECIPE["learning_rate"], decay_steps=steps_per_epoch * epochs, alpha=0.05)
     vae.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule),

@@ -101,18 +101,23 @@ def load_data():
     return x_train_all[:n], x_train_all[n:], x_test
 
 
+def build_vae(recipe, **options):
+    """Seed Keras and build the MLP VAE a recipe describes (uncompiled); `options` go to `VAE`."""
+    keras.utils.set_random_seed(recipe["global_seed"])
+    encoder = models.build_encoder(
+        input_dim=recipe["input_dim"], hidden_units=recipe["hidden_units"],
+        latent_dim=recipe["latent_dim"], activation=recipe["activation"])
+    decoder = models.build_decoder(
+        latent_dim=recipe["latent_dim"], hidden_units=recipe["hidden_units"],
+        output_dim=recipe["input_dim"], likelihood=recipe["likelihood"],
+        activation=recipe["activation"])
+    return models.VAE(encoder, decoder, likelihood=recipe["likelihood"], estimator=recipe["estimator"],
+                      num_samples=recipe["num_samples"], seed=recipe["sampling_seed"], **options)
+
+
 def build_model():
     """Seed Keras and build Chapter 4's VAE, compiled with its optimizer."""
-    keras.utils.set_random_seed(RECIPE["global_seed"])
-    encoder = models.build_encoder(
-        input_dim=RECIPE["input_dim"], hidden_units=RECIPE["hidden_units"],
-        latent_dim=RECIPE["latent_dim"], activation=RECIPE["activation"])
-    decoder = models.build_decoder(
-        latent_dim=RECIPE["latent_dim"], hidden_units=RECIPE["hidden_units"],
-        output_dim=RECIPE["input_dim"], likelihood=RECIPE["likelihood"],
-        activation=RECIPE["activation"])
-    vae = models.VAE(encoder, decoder, likelihood=RECIPE["likelihood"], estimator=RECIPE["estimator"],
-                     num_samples=RECIPE["num_samples"], seed=RECIPE["sampling_seed"])
+    vae = build_vae(RECIPE)
     vae.compile(optimizer=keras.optimizers.Adam(learning_rate=RECIPE["learning_rate"]),
                 jit_compile=RECIPE["jit_compile"], steps_per_execution=steps_per_execution())
     return vae
