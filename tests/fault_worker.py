@@ -5,7 +5,7 @@ Run as a script (never collected by pytest):
     python tests/fault_worker.py train --backup DIR --out RESULT.npz --log LOG
         [--hang-at-epoch E --hang-at-batch B --marker FILE]
 
-trains a tiny VAE for EPOCHS epochs with `keras.callbacks.BackupAndRestore`
+trains a tiny VAE (tests/tiny.py) for EPOCHS epochs with `keras.callbacks.BackupAndRestore`
 and writes its final weights, noise-stream state and loss history to
 RESULT.npz. With `--hang-at-*` it writes FILE after batch B of epoch E (both
 0-based) and waits there to be killed, so that the kill lands mid-epoch at a
@@ -15,7 +15,7 @@ completed epoch. LOG gets one line per epoch begun and ended.
     python tests/fault_worker.py save --path P --how atomic|naive --marker FILE
 
 saves model "new" over the model at P (which the test wrote before) with
-`vaelib.models.save_model` (`atomic`) or with `model.save` (`naive`), and
+`vaelib.saving.save_model` (`atomic`) or with `model.save` (`naive`), and
 stops in the middle of writing the archive: after its configuration, while
 its weights are being written, it writes FILE and waits to be killed.
 """
@@ -31,27 +31,18 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vaelib import models  # noqa: E402
+from tiny import H, binary_data, tiny_model  # noqa: E402
+from vaelib import saving  # noqa: E402
 
-SEED = 3
-N, D, H, J = 192, 24, 16, 2  # examples, pixels, hidden units, latent dimensions
+SEED = 3  # of the weights and the noise of the model "old" (the model "new": SEED + 1)
+N = 192  # examples
 EPOCHS, BATCH_SIZE = 4, 32  # 6 batches per epoch
 HANG_SECONDS = 120  # never reached when the test kills the process
 
 
 def training_data():
     """Binary vectors with structure: three prototypes with 10% of the bits flipped."""
-    rng = np.random.default_rng(SEED)
-    prototypes = (rng.random((3, D)) < 0.5).astype("float32")
-    x = prototypes[rng.integers(0, 3, N)]
-    return np.where(rng.random((N, D)) < 0.1, 1 - x, x).astype("float32")
-
-
-def tiny_vae(seed=SEED, hidden_units=H):
-    keras.utils.set_random_seed(seed)
-    encoder = models.build_encoder(input_dim=D, hidden_units=hidden_units, latent_dim=J)
-    decoder = models.build_decoder(latent_dim=J, hidden_units=hidden_units, output_dim=D)
-    return models.VAE(encoder, decoder, seed=seed)
+    return binary_data(N, seed=SEED, num_prototypes=3, flip=0.1)
 
 
 def wait_to_be_killed(marker):
@@ -86,7 +77,7 @@ class Recorder(keras.callbacks.Callback):
 
 
 def train(args):
-    model = tiny_vae()
+    model = tiny_model(seed=SEED)
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     hang_at = None if args.hang_at_epoch is None else (args.hang_at_epoch, args.hang_at_batch)
     callbacks = [
@@ -108,7 +99,7 @@ def train(args):
 
 
 def save(args):
-    model = tiny_vae(seed=SEED + 1, hidden_units=H + 8)  # "new": other weights, other shapes
+    model = tiny_model(seed=SEED + 1, hidden_units=H + 8)  # "new": other weights, other shapes
     original = keras.layers.Dense.save_own_variables
 
     def save_then_hang(layer, store):
@@ -117,7 +108,7 @@ def save(args):
 
     keras.layers.Dense.save_own_variables = save_then_hang
     if args.how == "atomic":
-        models.save_model(model, args.path)
+        saving.save_model(model, args.path)
     else:
         model.save(args.path)
 

@@ -1,4 +1,4 @@
-"""Hygiene of the book and of vaelib: the conventions of DESIGN.md §1, §2 and §4, checked.
+"""Hygiene of the book and of vaelib: the conventions of CONTRIBUTING.md, checked.
 
 nbval checks that each chapter's outputs are reproduced; these tests check that
 the chapters are written the way every chapter must be, that the table of
@@ -6,6 +6,7 @@ contents and the chapters agree, and that vaelib stays backend-agnostic.
 """
 
 import ast
+import importlib
 import inspect
 import json
 import pathlib
@@ -16,7 +17,11 @@ import pytest
 import yaml
 
 import vaelib
-from vaelib import data, evaluation, layers, losses, models, plots, toy, wake_sleep
+from vaelib import (autoencoder, callbacks, conditional, conv, data, evaluation, layers, losses, mmd,
+                    models, plots, saving, toy, wake_sleep)
+
+MODULES = (autoencoder, callbacks, conditional, conv, data, evaluation, layers, losses, mmd, models,
+           plots, saving, toy, wake_sleep)  # the public modules of vaelib, one idea each
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
@@ -70,7 +75,7 @@ def test_book_is_configured_as_designed():
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_opens_as_designed(path):
-    """DESIGN.md §2: title cell, Colab-only install from the configured repository, seeded imports."""
+    """CONTRIBUTING.md, "Notebooks": title cell, Colab-only install from the configured repository, seeded imports."""
     cells = json.loads(path.read_text())["cells"]
     title, setup = cells[0], cells[1]
     assert title["cell_type"] == "markdown"
@@ -130,9 +135,9 @@ def test_figures_have_captions_and_ignore_tags_cover_only_timings(path):
 
 
 def test_vaelib_is_backend_agnostic_and_small():
-    """DESIGN.md §4: keras.ops/keras.random only, never a backend import; a flat folder."""
+    """CONTRIBUTING.md, "vaelib": keras.ops/keras.random only, never a backend import; a flat folder."""
     allowed = {"keras", "numpy", "scipy", "matplotlib", "vaelib"}
-    stdlib = {"gzip", "hashlib", "importlib", "math", "os", "struct"}
+    stdlib = {"gzip", "hashlib", "importlib", "inspect", "math", "os", "struct", "threading"}
     for path in sorted((ROOT / "vaelib").glob("*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
@@ -148,15 +153,37 @@ def test_vaelib_is_backend_agnostic_and_small():
     assert not list((ROOT / "vaelib").glob("*/")), "vaelib must stay a flat folder"
 
 
+def test_the_module_lists_name_every_public_module_of_vaelib():
+    """MODULES here, vaelib.__all__ and the files of vaelib/ name the same modules."""
+    files = {path.stem for path in (ROOT / "vaelib").glob("*.py") if not path.stem.startswith("_")}
+    names = {module.__name__.removeprefix("vaelib.") for module in MODULES}
+    assert names == files
+    assert names <= set(vaelib.__all__)
+    for name in names:
+        assert getattr(vaelib, name).__name__ == f"vaelib.{name}"
+
+
+def test_the_top_level_names_are_those_of_the_modules():
+    """`vaelib.X` is the object of the module that defines it; the version is the package's."""
+    for name in vaelib.__all__:
+        obj = getattr(vaelib, name)
+        if not inspect.ismodule(obj):
+            assert getattr(importlib.import_module(obj.__module__), name) is obj, name
+    assert {"MMDVAE", "Autoencoder", "LogVarianceFloor", "save_model", "load_model"} <= set(vaelib.__all__)
+    assert vaelib.save_model is saving.save_model and vaelib.KLAnnealing is callbacks.KLAnnealing
+    version = re.search(r'(?m)^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    assert vaelib.__version__ == version
+
+
 def test_every_layer_and_model_has_its_own_get_config():
-    for module in (layers, models):
+    for module in MODULES:
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ == module.__name__ and issubclass(cls, keras.layers.Layer):
                 assert "get_config" in cls.__dict__, f"{cls.__name__} lacks get_config"
 
 
 def test_public_functions_have_docstrings():
-    for module in (vaelib, layers, losses, models, data, evaluation, plots, toy, wake_sleep):
+    for module in (vaelib, *MODULES):
         for name, obj in inspect.getmembers(module):
             if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
                 continue

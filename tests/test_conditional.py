@@ -1,38 +1,15 @@
-"""The conditional VAE (vaelib.models.ConditionalVAE): its loss is the ELBO of p(x|y)."""
+"""The conditional VAE (vaelib.conditional.ConditionalVAE): its loss is the ELBO of p(x|y)."""
 
 import keras
 import numpy as np
 import pytest
 from keras import ops
-from scipy.stats import norm
 
-from vaelib import models
-
-D, H, J, K = 12, 16, 3, 4  # pixels, hidden units, latent dimensions, classes
-
-
-def tiny_cvae(likelihood="bernoulli", estimator="B", num_samples=1, seed=0, **kwargs):
-    keras.utils.set_random_seed(seed)
-    encoder = models.build_conditional_encoder(input_dim=D, num_classes=K, hidden_units=H,
-                                               latent_dim=J)
-    decoder = models.build_conditional_decoder(latent_dim=J, num_classes=K, hidden_units=H,
-                                               output_dim=D, likelihood=likelihood)
-    return models.ConditionalVAE(encoder, decoder, likelihood=likelihood, estimator=estimator,
-                                 num_samples=num_samples, seed=seed, **kwargs)
-
-
-def labelled_data(n=64, seed=1):
-    """Binary vectors whose prototype is chosen by the label, with 5% of the bits flipped."""
-    rng = np.random.default_rng(seed)
-    prototypes = (rng.random((K, D)) < 0.5).astype("float32")
-    labels = rng.integers(0, K, n)
-    x = prototypes[labels]
-    return np.where(rng.random((n, D)) < 0.05, 1 - x, x).astype("float32"), labels
-
-
-def _dense(network, name):
-    kernel, bias = network.get_layer(f"{network.name}_mlp").get_layer(name).get_weights()
-    return kernel.astype("float64"), bias.astype("float64")
+from tiny import (D, J, K, clear_error, codes, decoder, encoder, labelled_data, numpy_elbo_terms,
+                  tiny_model)
+from vaelib import evaluation
+from vaelib._checks import check_labels
+from vaelib.conditional import ConditionalVAE
 
 
 def numpy_minus_conditional_elbo(model, x, y, eps):
@@ -42,34 +19,16 @@ def numpy_minus_conditional_elbo(model, x, y, eps):
     ELBO = (1/L) Σ_l log p(x|z_l, y) - KL(q(z|x,y) ‖ N(0, I)) (closed form, estimator B) or
     - (1/L) Σ_l [log q(z_l|x,y) - log p(z_l)] (estimator A).
     """
-    enc, dec = model.encoder, model.decoder
-    (W1, b1), (Wm, bm), (Wv, bv) = (_dense(enc, n) for n in ("hidden_0", "z_mean", "z_log_var"))
-    h = np.tanh(np.concatenate([x, y], axis=1) @ W1 + b1)
-    mu, log_var = h @ Wm + bm, h @ Wv + bv  # (n, J)
-    z = mu[:, None] + np.exp(0.5 * log_var)[:, None] * eps  # (n, L, J)
-    y_rep = np.broadcast_to(y[:, None], (*z.shape[:2], K))  # (n, L, K)
-    W2, b2 = _dense(dec, "hidden_0")
-    hz = np.tanh(np.concatenate([z, y_rep], axis=-1) @ W2 + b2)
-    if model.likelihood == "bernoulli":
-        Wl, bl = _dense(dec, "logits")
-        p = 1 / (1 + np.exp(-(hz @ Wl + bl)))
-        log_px = np.sum(x[:, None] * np.log(p) + (1 - x[:, None]) * np.log(1 - p), axis=-1)
-    else:
-        (Wxm, bxm), (Wxv, bxv) = _dense(dec, "x_mean"), _dense(dec, "x_log_var")
-        log_px = norm.logpdf(x[:, None], hz @ Wxm + bxm, np.exp(0.5 * (hz @ Wxv + bxv))).sum(-1)
-    if model.estimator == "B":
-        kl = -0.5 * np.sum(1 + log_var - mu**2 - np.exp(log_var), axis=1)
-    else:
-        log_q = norm.logpdf(z, mu[:, None], np.exp(0.5 * log_var)[:, None]).sum(-1)
-        kl = np.mean(log_q - norm.logpdf(z).sum(-1), axis=1)
-    return np.mean(-log_px.mean(axis=1) + kl)
+    log_px, kl = numpy_elbo_terms(model, x, eps, labels=y)
+    return np.mean(kl - log_px)
 
 
 @pytest.mark.parametrize("likelihood, estimator, num_samples",
                          [("bernoulli", "B", 1), ("bernoulli", "B", 3), ("gaussian", "A", 2)])
 def test_loss_equals_numpy_conditional_elbo_for_fixed_noise(likelihood, estimator, num_samples):
     """compute_loss([x, y]) = -(1/M) Σ_i [E_q(z|x,y) log p(x|z,y) - KL(q(z|x,y) ‖ p(z))]."""
-    model = tiny_cvae(likelihood, estimator, num_samples)
+    model = tiny_model(ConditionalVAE, likelihood=likelihood, estimator=estimator,
+                       num_samples=num_samples)
     x, labels = labelled_data(10)
     if likelihood == "gaussian":
         x = np.random.default_rng(3).random((10, D)).astype("float32")
@@ -92,7 +51,7 @@ def test_fit_with_class_ids_or_one_hot_labels():
     x, labels = labelled_data(256)
     histories = []
     for given in (labels, np.eye(K, dtype="float32")[labels]):
-        model = tiny_cvae()
+        model = tiny_model(ConditionalVAE)
         model.compile(optimizer=keras.optimizers.Adam(1e-2))
         histories.append(model.fit([x, given], epochs=5, batch_size=32, verbose=0,
                                    validation_data=([x[:32], given[:32]],)).history)
@@ -104,7 +63,7 @@ def test_fit_with_class_ids_or_one_hot_labels():
 
 def test_sample_a_chosen_class_and_one_z_under_every_label():
     """sample(n, label) draws that class; decoding one z under K labels gives K different images."""
-    model = tiny_cvae()
+    model = tiny_model(ConditionalVAE)
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     x, labels = labelled_data(512)
     model.fit([x, labels], epochs=20, batch_size=64, verbose=0)
@@ -123,18 +82,57 @@ def test_sample_a_chosen_class_and_one_z_under_every_label():
     assert model.reconstruct(x[:5], labels[:5]).shape == (5, D)
 
 
+def test_check_inputs_returns_the_pair_with_one_hot_labels():
+    """check_inputs([x, labels]): x as float32, class ids or one-hot rows as float32 one-hot rows."""
+    model = tiny_model(ConditionalVAE)
+    x, labels = labelled_data(6)
+    one_hot = np.eye(K, dtype="float32")[labels]
+    for given in (labels, one_hot, one_hot.astype(bool)):
+        checked = model.check_inputs([x.astype("float64"), given])
+        assert isinstance(checked, list) and len(checked) == 2
+        assert checked[0].dtype == checked[1].dtype == np.float32
+        np.testing.assert_array_equal(checked[0], x)
+        np.testing.assert_array_equal(checked[1], one_hot)
+    np.testing.assert_array_equal(check_labels(labels, K, n=6), one_hot)
+
+
+@pytest.mark.parametrize("estimator", ["A", "B"])
+def test_elbo_and_log_likelihood_of_a_conditional_model(estimator):
+    """evaluation.elbo(model, [x, labels]) is the per-example bound on log p(x|y) (the NumPy one,
+    for the noise of SeedGenerator(seed)); log_likelihood with k = 1 is estimator A's ELBO."""
+    model = tiny_model(ConditionalVAE, estimator=estimator)
+    x, labels = labelled_data(20)
+    values = evaluation.elbo(model, [x, labels], num_samples=3, seed=4)
+    assert values.shape == (20,) and values.dtype == np.float64
+    eps = ops.convert_to_numpy(keras.random.normal((20, 3, J), seed=keras.random.SeedGenerator(4)))
+    log_px, kl = numpy_elbo_terms(model, x.astype("float64"), eps.astype("float64"),
+                                  labels=np.eye(K)[labels])
+    np.testing.assert_allclose(values, log_px - kl, rtol=1e-5, atol=1e-5)
+    # The pair is the input of every hook: log_px_given_z reads x from it, the decoder the labels.
+    y_pred = model([x, np.eye(K, dtype="float32")[labels]], epsilon=eps)
+    np.testing.assert_allclose(ops.convert_to_numpy(model.log_px_given_z([x, labels], y_pred)).mean(1),
+                               log_px, rtol=1e-5, atol=1e-5)
+    other = evaluation.elbo(model, [x, (labels + 1) % K], num_samples=3, seed=4)
+    assert np.max(np.abs(other - values)) > 1e-3  # the label matters
+    importance = evaluation.log_likelihood(model, [x, labels], num_samples=1, seed=5)
+    if estimator == "A":
+        np.testing.assert_allclose(importance, evaluation.elbo(model, [x, labels], seed=5), rtol=1e-6)
+    better = evaluation.log_likelihood(model, [x, labels], num_samples=200, seed=5)
+    assert better.shape == (20,) and better.mean() > values.mean()  # a tighter bound
+
+
 def test_keras_file_round_trip_in_safe_mode(tmp_path):
-    model = tiny_cvae(likelihood="gaussian", num_samples=2, beta=0.5)
+    model = tiny_model(ConditionalVAE, likelihood="gaussian", num_samples=2, beta=0.5)
     model.save(tmp_path / "cvae.keras")
     restored = keras.models.load_model(tmp_path / "cvae.keras")  # safe_mode=True by default
-    assert isinstance(restored, models.ConditionalVAE)
+    assert isinstance(restored, ConditionalVAE)
     assert (restored.num_classes, restored.latent_dim, restored.num_samples) == (K, J, 2)
     assert float(ops.convert_to_numpy(restored.beta)) == 0.5
     x = np.random.default_rng(0).random((6, D)).astype("float32")
     labels = np.arange(6) % K
     for a, b in zip(model.encode(x, labels), restored.encode(x, labels)):
         np.testing.assert_array_equal(a, b)
-    z = np.random.default_rng(1).normal(size=(6, J)).astype("float32")
+    z = codes(6)
     np.testing.assert_array_equal(model.decode(z, labels), restored.decode(z, labels))
 
 
@@ -156,20 +154,15 @@ BAD = {
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_input_gets_a_clear_error(case):
     call, pattern = BAD[case]
-    model = tiny_cvae()
+    model = tiny_model(ConditionalVAE)
     model.compile(optimizer="adam")
-    with pytest.raises(ValueError, match=pattern) as info:
+    with clear_error(ValueError, pattern):
         call(model)
-    assert "Expected" in str(info.value) and "Received" in str(info.value)
 
 
 def test_networks_that_do_not_fit_are_refused():
-    encoder = models.build_conditional_encoder(input_dim=D, num_classes=K, hidden_units=H,
-                                               latent_dim=J)
-    plain_decoder = models.build_decoder(latent_dim=J, hidden_units=H, output_dim=D)
+    conditional_encoder = encoder(num_classes=K)
     with pytest.raises(ValueError, match="two inputs"):
-        models.ConditionalVAE(encoder, plain_decoder)
-    other_k = models.build_conditional_decoder(latent_dim=J, num_classes=K + 1, hidden_units=H,
-                                               output_dim=D)
+        ConditionalVAE(conditional_encoder, decoder())
     with pytest.raises(ValueError, match="labels of one size"):
-        models.ConditionalVAE(encoder, other_k)
+        ConditionalVAE(conditional_encoder, decoder(num_classes=K + 1))

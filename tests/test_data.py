@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import scipy.io
 
-from vaelib import data, models
+from tiny import tiny_model
+from vaelib import data
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-# SHA-256 of the decompressed IDX files, as published in shared/data/README.md.
+# SHA-256 of the decompressed IDX files, as published with the datasets.
 PUBLISHED_SHA256 = {
     ("mnist", "train-images-idx3-ubyte"): "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
     ("mnist", "train-labels-idx1-ubyte"): "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
@@ -36,11 +36,11 @@ MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 @pytest.fixture(scope="module")
 def data_dir():
-    """VAELIB_DATA_DIR, or ../shared/data beside the repository when it is unset (skip if absent)."""
+    """The folder of VAELIB_DATA_DIR (skip where it is unset: these tests read the files)."""
     configured = os.environ.get("VAELIB_DATA_DIR")
-    path = Path(configured) if configured else DEFAULT_DATA_DIR
-    if not configured and not path.is_dir():
-        pytest.skip(f"no dataset copies: VAELIB_DATA_DIR is unset and {path} does not exist")
+    if not configured:
+        pytest.skip("no dataset copies: VAELIB_DATA_DIR is unset")
+    path = Path(configured)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("VAELIB_DATA_DIR", str(path))
         yield path
@@ -146,15 +146,30 @@ def test_dynamic_binarization_averages_to_the_grey_levels(mnist_grey):
 
 def test_fit_accepts_a_dynamic_binarization(mnist_grey):
     """VAE.fit streams a DynamicBinarization (no array check) and re-draws it after every epoch."""
-    keras.utils.set_random_seed(0)
-    model = models.VAE(models.build_encoder(hidden_units=32, latent_dim=2),
-                       models.build_decoder(latent_dim=2, hidden_units=32), seed=0)
+    model = tiny_model(input_dim=784, hidden_units=32, latent_dim=2)
     model.compile(optimizer="adam")
     dataset = data.DynamicBinarization(mnist_grey[0][0][:256], batch_size=64, seed=0)
     before = np.array(dataset[0])
     history = model.fit(dataset, epochs=2, verbose=0).history
     assert len(history["loss"]) == 2 and np.all(np.isfinite(history["loss"]))
     assert not np.array_equal(np.array(dataset[0]), before)
+
+
+def test_in_memory_data_in_batches():
+    """batches slices an array, or every array of a list alike; in_batches concatenates the outputs."""
+    x, labels = np.arange(14.0).reshape(7, 2), np.arange(7)
+    assert [len(part) for part in data.batches(x, 3)] == [3, 3, 1]
+    pairs = list(data.batches([x, labels], 3))
+    assert len(pairs) == 3 and all(len(a) == len(b) for a, b in pairs)
+    np.testing.assert_array_equal(pairs[2][0], x[6:])
+    np.testing.assert_array_equal(pairs[2][1], [6])
+    network = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4)])
+    (whole,) = data.in_batches(network, x.astype("float32"), batch_size=1000)
+    (sliced,) = data.in_batches(network, x.astype("float32"), batch_size=2)
+    assert isinstance(sliced, np.ndarray) and sliced.shape == (7, 4)
+    np.testing.assert_allclose(sliced, whole, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"Expected `batch_size` to be a positive integer.*Received"):
+        list(data.batches(x, 0))
 
 
 @pytest.mark.parametrize("bad", ["stochastic", "Static", None])

@@ -11,9 +11,10 @@ import pytest
 from keras import ops
 from scipy.stats import multivariate_normal
 
+import tiny
 from vaelib import evaluation, models
 
-D, J = 5, 2  # pixels and latent dimensions of the linear Gaussian model
+LINEAR_D, LINEAR_J = 5, 2  # pixels and latent dimensions of the linear Gaussian model
 
 
 def _linear_decoder(kernel, bias):
@@ -51,28 +52,28 @@ def _mlp_encoder(rng):
     Its q(z|x) = N(mu(x), 2 I) is wider than the posterior, so the importance
     weights p(x, z) / q(z|x) are bounded and k = 5000 samples suffice.
     """
-    encoder = models.build_encoder(input_dim=D, hidden_units=16, latent_dim=J)
-    encoder.get_layer("hidden_0").set_weights([0.5 * rng.normal(size=(D, 16)), np.zeros(16)])
-    encoder.get_layer("z_mean").set_weights([0.3 * rng.normal(size=(16, J)), np.zeros(J)])
-    encoder.get_layer("z_log_var").set_weights([np.zeros((16, J)), np.full(J, np.log(2.0))])
+    encoder = tiny.encoder(input_dim=LINEAR_D, latent_dim=LINEAR_J)
+    encoder.get_layer("hidden_0").set_weights([0.5 * rng.normal(size=(LINEAR_D, tiny.H)), np.zeros(tiny.H)])
+    encoder.get_layer("z_mean").set_weights([0.3 * rng.normal(size=(tiny.H, LINEAR_J)), np.zeros(LINEAR_J)])
+    encoder.get_layer("z_log_var").set_weights([np.zeros((tiny.H, LINEAR_J)), np.full(LINEAR_J, np.log(2.0))])
     return encoder
 
 
 def linear_gaussian(exact_posterior, log_var=0.0, estimator="B", n=80, seed=0, widen=1.0):
     """A VAE with a linear Gaussian decoder, data drawn from it, and the true log p(x)."""
     rng = np.random.default_rng(seed)
-    q, _ = np.linalg.qr(rng.normal(size=(D, J)))  # orthonormal columns
+    q, _ = np.linalg.qr(rng.normal(size=(LINEAR_D, LINEAR_J)))  # orthonormal columns
     kernel = np.diag([1.5, 0.8]) @ q.T  # K, (J, D): K K^T = diag(2.25, 0.64)
-    bias = rng.normal(size=D)
+    bias = rng.normal(size=LINEAR_D)
     if exact_posterior:
         encoder = _posterior_encoder(kernel, bias, log_var, widen)
     else:
         encoder = _mlp_encoder(rng)
     model = models.VAE(encoder, _linear_decoder(kernel, bias), likelihood="gaussian",
                        decoder_log_var=log_var, estimator=estimator, seed=seed)
-    z = rng.normal(size=(n, J))
-    x = z @ kernel + bias + np.exp(0.5 * log_var) * rng.normal(size=(n, D))
-    truth = multivariate_normal(bias, kernel.T @ kernel + np.exp(log_var) * np.eye(D)).logpdf(x)
+    z = rng.normal(size=(n, LINEAR_J))
+    x = z @ kernel + bias + np.exp(0.5 * log_var) * rng.normal(size=(n, LINEAR_D))
+    truth = multivariate_normal(bias, kernel.T @ kernel + np.exp(log_var) * np.eye(LINEAR_D)).logpdf(x)
     return model, x.astype("float32"), truth
 
 
@@ -84,17 +85,6 @@ def mlp_model():
     return model, x, truth, bound
 
 
-def tiny_bernoulli_vae(estimator="B", seed=0):
-    keras.utils.set_random_seed(seed)
-    encoder = models.build_encoder(input_dim=12, hidden_units=16, latent_dim=3)
-    decoder = models.build_decoder(latent_dim=3, hidden_units=16, output_dim=12)
-    return models.VAE(encoder, decoder, estimator=estimator, seed=seed)
-
-
-def binary_data(n, seed=1):
-    return (np.random.default_rng(seed).random((n, 12)) < 0.3).astype("float32")
-
-
 # -- the ELBO ------------------------------------------------------------------
 
 
@@ -103,11 +93,11 @@ def test_elbo_is_the_per_example_bound_of_the_model():
 
     (One batch: elbo draws eps of shape (n, L, J) from keras.random.SeedGenerator(seed).)
     """
-    model = tiny_bernoulli_vae()
-    x = binary_data(50)
+    model = tiny.tiny_model()
+    x = tiny.random_bits(50, p=0.3)
     values = evaluation.elbo(model, x, num_samples=3, seed=4)
     assert values.shape == (50,) and values.dtype == np.float64
-    eps = keras.random.normal((50, 3, 3), seed=keras.random.SeedGenerator(4))
+    eps = keras.random.normal((50, 3, tiny.J), seed=keras.random.SeedGenerator(4))
     log_likelihood, kl = model.elbo_terms(x, model(x, epsilon=eps))
     np.testing.assert_allclose(values, ops.convert_to_numpy(log_likelihood - kl), rtol=1e-6)
     np.testing.assert_array_equal(values, evaluation.elbo(model, x, num_samples=3, seed=4))
@@ -117,9 +107,9 @@ def test_elbo_is_the_per_example_bound_of_the_model():
 
 def test_mean_elbo_matches_minus_the_keras_loss():
     """The mean of evaluation.elbo is -loss of model.evaluate (estimator B), within Monte Carlo noise."""
-    model = tiny_bernoulli_vae()
+    model = tiny.tiny_model()
     model.compile(optimizer="adam")
-    x = binary_data(500)
+    x = tiny.random_bits(500, p=0.3)
     first, second = evaluation.elbo(model, x, seed=1), evaluation.elbo(model, x, seed=2)
     se = np.std(first - second) / np.sqrt(len(x))  # SE of a difference of two independent means
     loss = model.evaluate(x, batch_size=500, verbose=0)
@@ -211,14 +201,14 @@ def test_log_likelihood_does_not_depend_on_the_split_into_passes():
 def test_bad_arguments_are_refused(function, kwargs, name):
     """Sample counts and pass sizes must be positive integers ('Expected ... Received')."""
     with pytest.raises(ValueError, match=rf"Expected `{name}`.*Received"):
-        function(tiny_bernoulli_vae(), binary_data(4), **kwargs)
+        function(tiny.tiny_model(), tiny.random_bits(4, p=0.3), **kwargs)
 
 
 @pytest.mark.parametrize("function", [evaluation.log_likelihood, evaluation.elbo])
 def test_bad_data_is_refused(function):
     """The data is checked as by the model: shape, and [0, 1] for a Bernoulli decoder."""
-    model = tiny_bernoulli_vae()
-    with pytest.raises(ValueError, match=r"Expected `x` to have shape \(n, 12\).*Received"):
-        function(model, np.zeros((4, 13), "float32"), num_samples=2)
+    model = tiny.tiny_model()
+    with pytest.raises(ValueError, match=rf"Expected `x` to have shape \(n, {tiny.D}\).*Received"):
+        function(model, np.zeros((4, tiny.D + 1), "float32"), num_samples=2)
     with pytest.raises(ValueError, match=r"Expected `x` to lie in \[0, 1\].*Received"):
-        function(model, binary_data(4) * 255, num_samples=2)
+        function(model, tiny.random_bits(4, p=0.3) * 255, num_samples=2)

@@ -8,7 +8,7 @@
   stream with the weights; Keras does not save a SeedGenerator's state, and
   without it the resumed run draws other ε and ends elsewhere.
 - A save killed mid-write never leaves a file that loads as a different model:
-  `vaelib.models.save_model` writes a temporary file and renames it, so the
+  `vaelib.saving.save_model` writes a temporary file and renames it, so the
   old file survives; the same kill during `model.save` destroys it (the
   control that shows the kill lands mid-write).
 - Every model vaelib saves loads with `safe_mode=True`; loading never runs code
@@ -37,7 +37,9 @@ import pytest
 import scipy.io
 
 import fault_worker
-from vaelib import data, models
+from fault_worker import SEED
+from tiny import random_bits, tiny_model
+from vaelib import data, models, saving
 
 WORKER = pathlib.Path(fault_worker.__file__)
 ROOT = WORKER.parents[1]
@@ -124,13 +126,13 @@ def _same(a, b):
 
 def test_a_save_killed_mid_write_never_leaves_a_file_that_loads_as_another_model(tmp_path):
     """Kill while the archive's weights are written: save_model keeps the old file, model.save loses it."""
-    old = fault_worker.tiny_vae()
+    old = tiny_model(seed=SEED)
     old_weights = _weights(old)
     folders = {how: tmp_path / how for how in ("atomic", "naive")}
     workers = {}
     for how, folder in folders.items():
         folder.mkdir()
-        models.save_model(old, folder / "vae.keras")
+        saving.save_model(old, folder / "vae.keras")
         workers[how] = start("save", "--path", folder / "vae.keras", "--how", how,
                              "--marker", folder / "marker")
     for how, folder in folders.items():
@@ -139,13 +141,13 @@ def test_a_save_killed_mid_write_never_leaves_a_file_that_loads_as_another_model
 
     # save_model: the file under the final name is still the old model, and loads as it.
     atomic = folders["atomic"]
-    assert _same(_weights(models.load_model(atomic / "vae.keras")), old_weights)
+    assert _same(_weights(saving.load_model(atomic / "vae.keras")), old_weights)
     # What the kill left beside it is a partial temporary file, which loads as nothing.
     leftovers = sorted(p.name for p in atomic.iterdir() if p.name != "vae.keras")
     assert len(leftovers) == 1 and leftovers[0].startswith(".vae.keras.") and \
         leftovers[0].endswith(".partial.keras"), leftovers
     with pytest.raises(ValueError, match=r"(?s)Expected .*Received"):
-        models.load_model(atomic / leftovers[0])
+        saving.load_model(atomic / leftovers[0])
     with pytest.raises(Exception):
         keras.saving.load_model(atomic / leftovers[0])
 
@@ -153,14 +155,14 @@ def test_a_save_killed_mid_write_never_leaves_a_file_that_loads_as_another_model
     naive = folders["naive"] / "vae.keras"
     assert naive.stat().st_size < (atomic / "vae.keras").stat().st_size
     with pytest.raises(ValueError, match=r"(?s)Expected a \.keras file \(a zip archive\).*Received"):
-        models.load_model(naive)
+        saving.load_model(naive)
 
 
 def test_a_byte_corrupted_anywhere_never_loads_as_another_model(tmp_path):
     """One byte flipped at 40 places spread over a saved file: refused clearly, or the same model."""
-    model = fault_worker.tiny_vae()
+    model = tiny_model(seed=SEED)
     path = tmp_path / "vae.keras"
-    models.save_model(model, path)
+    saving.save_model(model, path)
     content, weights = path.read_bytes(), model.get_weights()
     outcomes = []
     for offset in np.linspace(0, len(content) - 1, 40).astype(int):
@@ -168,7 +170,7 @@ def test_a_byte_corrupted_anywhere_never_loads_as_another_model(tmp_path):
         corrupt[offset] ^= 0xFF
         (tmp_path / "corrupt.keras").write_bytes(bytes(corrupt))
         try:
-            restored = models.load_model(tmp_path / "corrupt.keras")
+            restored = saving.load_model(tmp_path / "corrupt.keras")
         except (ValueError, TypeError) as error:
             assert re.search(r"(?s)^Expected .*Received", str(error)), str(error)
             outcomes.append("refused")
@@ -207,9 +209,9 @@ def _fail_rename(*args):
 def test_a_failed_save_leaves_the_old_file_and_no_partial_file(fault, tmp_path, monkeypatch):
     """The write fails part-way, or writes a wrong byte, or cannot be renamed: the old model stays."""
     path = tmp_path / "vae.keras"
-    old = fault_worker.tiny_vae()
-    models.save_model(old, path)
-    new = fault_worker.tiny_vae(seed=fault_worker.SEED + 1)
+    old = tiny_model(seed=SEED)
+    saving.save_model(old, path)
+    new = tiny_model(seed=SEED + 1)
     if fault == "disk full mid-write":
         monkeypatch.setattr(keras.saving, "save_model", _half_write_then_fail)
         expected = pytest.raises(DiskFull)
@@ -221,19 +223,19 @@ def test_a_failed_save_leaves_the_old_file_and_no_partial_file(fault, tmp_path, 
         monkeypatch.setattr(os, "replace", _fail_rename)
         expected = pytest.raises(PermissionError)
     with expected:
-        models.save_model(new, path)
+        saving.save_model(new, path)
     monkeypatch.undo()
     assert [p.name for p in tmp_path.iterdir()] == ["vae.keras"]  # no temporary file left
-    assert _same(_weights(models.load_model(path)), _weights(old))
+    assert _same(_weights(saving.load_model(path)), _weights(old))
 
 
 def test_save_model_replaces_the_file_and_leaves_nothing_else(tmp_path):
     path = tmp_path / "vae.keras"
-    models.save_model(fault_worker.tiny_vae(), path)
-    new = fault_worker.tiny_vae(seed=fault_worker.SEED + 1)
-    assert models.save_model(new, path) == str(path)
+    saving.save_model(tiny_model(seed=SEED), path)
+    new = tiny_model(seed=SEED + 1)
+    assert saving.save_model(new, path) == str(path)
     assert [p.name for p in tmp_path.iterdir()] == ["vae.keras"]
-    assert _same(_weights(models.load_model(path)), _weights(new))
+    assert _same(_weights(saving.load_model(path)), _weights(new))
 
 
 # -- safety: safe mode, no pickled code, hash-checked downloads ----------------------------
@@ -242,20 +244,9 @@ CONFIGURATIONS = {
     "bernoulli, estimator B": dict(likelihood="bernoulli", estimator="B"),
     "bernoulli, estimator A, L=3": dict(likelihood="bernoulli", estimator="A", num_samples=3),
     "gaussian, learned variance": dict(likelihood="gaussian", estimator="B"),
-    "gaussian, fixed variance": dict(likelihood="gaussian", estimator="A", decoder_log_var=-2.0),
+    "gaussian, fixed variance": dict(likelihood="gaussian", estimator="A", variance="fixed",
+                                     decoder_log_var=-2.0),
 }
-
-
-def _configured_vae(likelihood, estimator, num_samples=1, decoder_log_var=None):
-    D, H, J = 10, 8, 2
-    keras.utils.set_random_seed(0)
-    encoder = models.build_encoder(input_dim=D, hidden_units=H, latent_dim=J)
-    if decoder_log_var is None:
-        decoder = models.build_decoder(latent_dim=J, hidden_units=H, output_dim=D, likelihood=likelihood)
-    else:  # a decoder that outputs the mean only
-        decoder = models.build_decoder(latent_dim=J, hidden_units=H, output_dim=D, likelihood="bernoulli")
-    return models.VAE(encoder, decoder, likelihood=likelihood, estimator=estimator,
-                      num_samples=num_samples, decoder_log_var=decoder_log_var, seed=0)
 
 
 def _h5_dtypes(h5_bytes, path):
@@ -269,12 +260,12 @@ def _h5_dtypes(h5_bytes, path):
 @pytest.mark.parametrize("config", list(CONFIGURATIONS))
 def test_every_model_vaelib_saves_loads_in_safe_mode_with_no_code_in_the_file(config, tmp_path):
     """A trained VAE (with its optimizer state): config.json, metadata.json and numeric HDF5 only."""
-    model = _configured_vae(**CONFIGURATIONS[config])
+    model = tiny_model(**CONFIGURATIONS[config])
     model.compile(optimizer="adam")
-    x = (np.random.default_rng(0).random((32, 10)) < 0.5).astype("float32")
+    x = random_bits(32, seed=0)
     model.fit(x, epochs=1, batch_size=16, verbose=0)
     path = tmp_path / "vae.keras"
-    models.save_model(model, path)
+    saving.save_model(model, path)
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
         config_text = archive.read("config.json").decode()
@@ -305,7 +296,7 @@ def test_loading_never_runs_code_stored_in_a_file(tmp_path):
     _lambda_model(sentinel).save(path)  # saving calls the function once, at construction
     sentinel.unlink()
     with pytest.raises(ValueError, match=r"(?s)Expected a \.keras file that loads in safe mode.*Received"):
-        models.load_model(path)
+        saving.load_model(path)
     assert not sentinel.exists()
     # The control: loaded unsafely, the stored code does run.
     keras.saving.load_model(path, safe_mode=False)
@@ -318,7 +309,7 @@ def test_save_model_refuses_a_model_that_would_not_load_in_safe_mode(tmp_path):
     model = _lambda_model(sentinel)
     with pytest.raises(ValueError, match=r"(?s)Expected a model that loads back .* in safe mode.*Received.*"
                                          r"Lambda"):
-        models.save_model(model, tmp_path / "model.keras")
+        saving.save_model(model, tmp_path / "model.keras")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["code_ran"]  # written at construction only
 
 

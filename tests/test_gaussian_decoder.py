@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from keras import ops
 from scipy.stats import norm
 
+from tiny import D, J, codes, decoder, grey_data, numpy_decoder, numpy_encoder, tiny_model
 from vaelib import losses, models
+from vaelib.layers import LogVarianceFloor
 
-D, H, J = 12, 16, 3  # pixels, hidden units, latent dimensions of the tiny test models
 FLOOR_8_BIT = losses.quantization_log_var_floor(1 / 255)
 
 
@@ -30,16 +31,6 @@ def np_(tensor):
 
 def softplus(t):
     return np.logaddexp(0.0, t)
-
-
-def gaussian_vae(min_log_var=None, mean_activation="sigmoid", seed=0):
-    keras.utils.set_random_seed(seed)
-    encoder = models.build_encoder(input_dim=D, hidden_units=H, latent_dim=J)
-    decoder = models.build_decoder(
-        latent_dim=J, hidden_units=H, output_dim=D, likelihood="gaussian",
-        mean_activation=mean_activation, min_log_var=min_log_var,
-    )
-    return models.VAE(encoder, decoder, likelihood="gaussian", seed=seed)
 
 
 # -- the floor suited to quantized data --------------------------------------------
@@ -59,15 +50,11 @@ def test_quantization_floor_for_8_bit_images():
     assert -0.5 * (math.log(2 * math.pi) + FLOOR_8_BIT) == pytest.approx(math.log(255), rel=1e-12)
 
 
-@pytest.mark.parametrize("bad", [0.0, -0.1, float("nan"), float("inf")])
-def test_quantization_floor_refuses_a_bin_width_that_is_not_positive_and_finite(bad):
-    with pytest.raises(ValueError, match="Expected `bin_width`"):
+@pytest.mark.parametrize("bad, error", [(0.0, ValueError), (-0.1, ValueError), (float("nan"), ValueError),
+                                        (float("inf"), ValueError), ("1/255", TypeError)])
+def test_quantization_floor_refuses_a_bin_width_that_is_not_a_positive_finite_number(bad, error):
+    with pytest.raises(error, match="Expected `bin_width`"):
         losses.quantization_log_var_floor(bad)
-
-
-def test_quantization_floor_refuses_a_bin_width_that_is_not_a_number():
-    with pytest.raises(TypeError, match="Expected `bin_width`"):
-        losses.quantization_log_var_floor("1/255")
 
 
 # -- the floor layer ----------------------------------------------------------------
@@ -80,7 +67,7 @@ def test_quantization_floor_refuses_a_bin_width_that_is_not_a_number():
 )
 def test_floor_is_m_plus_softplus_and_never_below_m(t, m):
     """log σ² = m + softplus(t - m) ≥ m for every input t."""
-    layer = models.LogVarianceFloor(m)
+    layer = LogVarianceFloor(m)
     t = np.array([t], "float32")
     out = np_(layer(t))
     np.testing.assert_allclose(out, m + softplus(t.astype("float64") - m), rtol=1e-5, atol=1e-5)
@@ -89,7 +76,7 @@ def test_floor_is_m_plus_softplus_and_never_below_m(t, m):
 
 def test_floor_is_nearly_the_identity_far_above_and_m_far_below():
     m = -5.0
-    layer = models.LogVarianceFloor(m)
+    layer = LogVarianceFloor(m)
     above = np.array([[20.0, 0.0, -1.0]], "float32")  # t - m ≥ 4
     np.testing.assert_allclose(np_(layer(above)), above + softplus(m - above), rtol=1e-6, atol=1e-6)
     assert np.max(np.abs(np_(layer(np.array([[30.0]], "float32"))) - 30.0)) < 1e-5
@@ -101,7 +88,7 @@ def test_floor_derivative_is_sigmoid_strictly_between_zero_and_one():
     """d/dt [m + softplus(t - m)] = sigmoid(t - m): the gradient is never cut off."""
     m, h = -3.0, 1e-2
     t = np.linspace(-10.0, 4.0, 15)
-    layer = models.LogVarianceFloor(m)
+    layer = LogVarianceFloor(m)
     up, down = (np_(layer((t + s)[None].astype("float32")))[0] for s in (h, -h))
     slope = (up - down) / (2 * h)
     np.testing.assert_allclose(slope, 1 / (1 + np.exp(-(t - m))), atol=2e-3)
@@ -109,21 +96,17 @@ def test_floor_derivative_is_sigmoid_strictly_between_zero_and_one():
 
 
 def test_floor_layer_config_round_trip():
-    layer = models.LogVarianceFloor(-4.5, name="floor")
+    layer = LogVarianceFloor(-4.5, name="floor")
     assert layer.get_config()["min_log_var"] == -4.5
-    clone = models.LogVarianceFloor.from_config(layer.get_config())
+    clone = LogVarianceFloor.from_config(layer.get_config())
     assert clone.min_log_var == -4.5 and clone.name == "floor"
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
-def test_floor_layer_refuses_a_floor_that_is_not_finite(bad):
-    with pytest.raises(ValueError, match="Expected `min_log_var`"):
-        models.LogVarianceFloor(bad)
-
-
-def test_floor_layer_refuses_a_floor_that_is_not_a_number():
-    with pytest.raises(TypeError, match="Expected `min_log_var`"):
-        models.LogVarianceFloor("low")
+@pytest.mark.parametrize("bad, error", [(float("nan"), ValueError), (float("inf"), ValueError),
+                                        ("low", TypeError)])
+def test_floor_layer_refuses_a_floor_that_is_not_a_finite_number(bad, error):
+    with pytest.raises(error, match="Expected `min_log_var`"):
+        LogVarianceFloor(bad)
 
 
 # -- build_decoder ------------------------------------------------------------------
@@ -134,37 +117,34 @@ def test_sigmoid_mean_lies_in_the_unit_interval_and_default_mean_is_linear():
     z = np.random.default_rng(0).normal(scale=30.0, size=(64, J)).astype("float32")
     for activation in ("sigmoid", None):
         keras.utils.set_random_seed(0)
-        decoder = models.build_decoder(J, H, D, likelihood="gaussian", mean_activation=activation)
-        x_mean, x_log_var = (np_(o) for o in decoder(z))
+        network = decoder("gaussian", mean_activation=activation)
+        x_mean, x_log_var = (np_(o) for o in network(z))
         assert x_mean.shape == x_log_var.shape == (64, D)
         if activation == "sigmoid":
             assert np.all((x_mean >= 0) & (x_mean <= 1))
         else:
-            W, b = (w.astype("float64") for w in decoder.get_layer("x_mean").get_weights())
-            h = np_(decoder.get_layer("hidden_0")(z))
+            W, b = (w.astype("float64") for w in network.get_layer("x_mean").get_weights())
+            h = np_(network.get_layer("hidden_0")(z))
             np.testing.assert_allclose(x_mean, h @ W + b, rtol=1e-4, atol=1e-4)
 
 
 def test_floored_decoder_has_the_floor_layer_and_keeps_log_var_above_it():
     keras.utils.set_random_seed(0)
-    decoder = models.build_decoder(J, H, D, likelihood="gaussian", min_log_var=-2.0)
-    assert isinstance(decoder.get_layer("x_log_var_floor"), models.LogVarianceFloor)
-    kernel, bias = decoder.get_layer("x_log_var").get_weights()
-    decoder.get_layer("x_log_var").set_weights([kernel, bias - 1000.0])  # raw log σ² ≈ -1000
-    z = np.random.default_rng(1).normal(size=(32, J)).astype("float32")
-    _, x_log_var = (np_(o) for o in decoder(z))
+    network = decoder("gaussian", min_log_var=-2.0)
+    assert isinstance(network.get_layer("x_log_var_floor"), LogVarianceFloor)
+    kernel, bias = network.get_layer("x_log_var").get_weights()
+    network.get_layer("x_log_var").set_weights([kernel, bias - 1000.0])  # raw log σ² ≈ -1000
+    _, x_log_var = (np_(o) for o in network(codes(32)))
     np.testing.assert_allclose(x_log_var, -2.0, atol=1e-6)
 
 
 def test_floored_log_likelihood_is_bounded_by_d_log_one_over_bin_width():
     """With the 8-bit floor, log p(x|z) ≤ D·log 255 even at x = μ with a collapsing raw variance."""
     keras.utils.set_random_seed(0)
-    decoder = models.build_decoder(J, H, D, likelihood="gaussian", mean_activation="sigmoid",
-                                   min_log_var=FLOOR_8_BIT)
-    kernel, bias = decoder.get_layer("x_log_var").get_weights()
-    decoder.get_layer("x_log_var").set_weights([kernel, bias - 1e4])
-    z = np.random.default_rng(2).normal(size=(16, J)).astype("float32")
-    x_mean, x_log_var = decoder(z)
+    network = decoder("gaussian", mean_activation="sigmoid", min_log_var=FLOOR_8_BIT)
+    kernel, bias = network.get_layer("x_log_var").get_weights()
+    network.get_layer("x_log_var").set_weights([kernel, bias - 1e4])
+    x_mean, x_log_var = network(codes(16, seed=2))
     log_px = np_(losses.gaussian_log_likelihood(x_mean, x_mean, x_log_var))  # the best case, x = μ
     assert np.all(log_px <= D * math.log(255) + 1e-3)
     np.testing.assert_allclose(log_px, D * math.log(255), rtol=1e-5)
@@ -172,13 +152,10 @@ def test_floored_log_likelihood_is_bounded_by_d_log_one_over_bin_width():
 
 def test_fixed_variance_decoder_outputs_the_mean_only_and_trains_with_decoder_log_var(tmp_path):
     """variance="fixed": log p(x|z) = log N(x; μ, exp(decoder_log_var) I), a scaled squared error."""
-    keras.utils.set_random_seed(0)
-    encoder = models.build_encoder(input_dim=D, hidden_units=H, latent_dim=J)
-    decoder = models.build_decoder(J, H, D, likelihood="gaussian", variance="fixed",
-                                   mean_activation="sigmoid")
-    assert len(decoder.outputs) == 1
-    model = models.VAE(encoder, decoder, likelihood="gaussian", decoder_log_var=-3.0, seed=0)
-    x = np.random.default_rng(0).random((8, D)).astype("float32")
+    model = tiny_model(likelihood="gaussian", variance="fixed", mean_activation="sigmoid",
+                       decoder_log_var=-3.0)
+    assert len(model.decoder.outputs) == 1
+    x = grey_data(8)
     y_pred = model(x, epsilon=np.zeros((8, 1, J), "float32"))
     x_mean = np_(y_pred["x_mean"])[:, 0]
     squared_error = np.sum((x - x_mean) ** 2, axis=1)
@@ -188,10 +165,10 @@ def test_fixed_variance_decoder_outputs_the_mean_only_and_trains_with_decoder_lo
     model.fit(x, epochs=1, batch_size=4, verbose=0)
     model.save(tmp_path / "fixed.keras")
     restored = keras.models.load_model(tmp_path / "fixed.keras")
-    z = np.random.default_rng(1).normal(size=(4, J)).astype("float32")
+    z = codes(4)
     np.testing.assert_array_equal(restored.decode(z), model.decode(z))
     with pytest.raises(ValueError, match="2 output"):  # a mean-only decoder needs decoder_log_var
-        models.VAE(encoder, decoder, likelihood="gaussian")
+        models.VAE(model.encoder, model.decoder, likelihood="gaussian")
 
 
 @pytest.mark.parametrize(
@@ -207,7 +184,7 @@ def test_fixed_variance_decoder_outputs_the_mean_only_and_trains_with_decoder_lo
 )
 def test_options_that_do_not_fit_together_get_a_clear_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        models.build_decoder(J, H, D, **kwargs)
+        decoder(**kwargs)
 
 
 # -- the VAE with a floored decoder ----------------------------------------------------
@@ -216,40 +193,32 @@ def test_options_that_do_not_fit_together_get_a_clear_error(kwargs, match):
 def test_loss_of_a_floored_sigmoid_decoder_equals_numpy_minus_elbo():
     """-ELBO with μ = sigmoid(W₄h + b₄), log σ² = m + softplus(W₅h + b₅ - m), against NumPy."""
     m = -4.0
-    model = gaussian_vae(min_log_var=m)
+    model = tiny_model(likelihood="gaussian", mean_activation="sigmoid", min_log_var=m)
     rng = np.random.default_rng(3)
     x = rng.random((10, D)).astype("float32")
     eps = rng.normal(size=(10, 1, J)).astype("float32")
     loss = float(np_(model.compute_loss(x=x, y_pred=model(x, epsilon=eps), training=False)))
-
-    def dense(network, name):
-        kernel, bias = network.get_layer(name).get_weights()
-        return kernel.astype("float64"), bias.astype("float64")
-
     xx = x.astype("float64")
-    h = np.tanh(xx @ dense(model.encoder, "hidden_0")[0] + dense(model.encoder, "hidden_0")[1])
-    mu = h @ dense(model.encoder, "z_mean")[0] + dense(model.encoder, "z_mean")[1]
-    log_var = h @ dense(model.encoder, "z_log_var")[0] + dense(model.encoder, "z_log_var")[1]
+    mu, log_var = numpy_encoder(model, xx)
     z = mu + np.exp(0.5 * log_var) * eps[:, 0]  # Eq. 10
-    hz = np.tanh(z @ dense(model.decoder, "hidden_0")[0] + dense(model.decoder, "hidden_0")[1])
-    x_mean = 1 / (1 + np.exp(-(hz @ dense(model.decoder, "x_mean")[0] + dense(model.decoder, "x_mean")[1])))
-    raw = hz @ dense(model.decoder, "x_log_var")[0] + dense(model.decoder, "x_log_var")[1]
-    x_log_var = m + softplus(raw - m)
+    mean_head, log_var_head = numpy_decoder(model, z)  # W₄h + b₄ and W₅h + b₅
+    x_mean = 1 / (1 + np.exp(-mean_head))
+    x_log_var = m + softplus(log_var_head - m)
     log_px_z = norm.logpdf(xx, x_mean, np.exp(0.5 * x_log_var)).sum(1)  # Appendix C.2
     kl = -0.5 * np.sum(1 + log_var - mu**2 - np.exp(log_var), axis=1)  # Appendix B
     assert loss == pytest.approx(np.mean(kl - log_px_z), rel=1e-5)
 
 
 def test_floored_vae_round_trips_through_a_keras_file_in_safe_mode(tmp_path):
-    model = gaussian_vae(min_log_var=FLOOR_8_BIT)
+    model = tiny_model(likelihood="gaussian", mean_activation="sigmoid", min_log_var=FLOOR_8_BIT)
     model.compile(optimizer="adam")
-    x = np.random.default_rng(0).random((32, D)).astype("float32")
+    x = grey_data(32)
     model.fit(x, epochs=1, batch_size=16, verbose=0)
     model.save(tmp_path / "floored.keras")
     restored = keras.models.load_model(tmp_path / "floored.keras")  # safe_mode=True
     layer = restored.decoder.get_layer("x_log_var_floor")
-    assert isinstance(layer, models.LogVarianceFloor) and layer.min_log_var == FLOOR_8_BIT
-    z = np.random.default_rng(1).normal(size=(5, J)).astype("float32")
+    assert isinstance(layer, LogVarianceFloor) and layer.min_log_var == FLOOR_8_BIT
+    z = codes(5)
     for a, b in zip(model.decoder(z), restored.decoder(z)):
         np.testing.assert_array_equal(np_(a), np_(b))
 
@@ -272,7 +241,7 @@ def test_unbounded_variance_collapses_on_a_constant_pixel_and_the_floor_stops_it
     x = constant_pixel_data()
     result = {}
     for name, floor in (("unbounded", None), ("floored", -6.0)):
-        model = gaussian_vae(min_log_var=floor, mean_activation="sigmoid", seed=0)
+        model = tiny_model(likelihood="gaussian", mean_activation="sigmoid", min_log_var=floor)
         model.compile(optimizer=keras.optimizers.Adam(1e-2))
         losses_at = []
         for _ in range(2):

@@ -6,26 +6,19 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import keras  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
-from vaelib import models, plots  # noqa: E402
+from tiny import tiny_model  # noqa: E402
+from vaelib import plots  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def close_figures():
     yield
     plt.close("all")
-
-
-def tiny_vae(latent_dim, output_dim=12):
-    keras.utils.set_random_seed(0)
-    return models.VAE(models.build_encoder(input_dim=output_dim, hidden_units=8, latent_dim=latent_dim),
-                      models.build_decoder(latent_dim=latent_dim, hidden_units=8, output_dim=output_dim),
-                      seed=0)
 
 
 def test_tile_places_image_i_in_row_i_div_ncols_and_column_i_mod_ncols():
@@ -72,12 +65,12 @@ def test_manifold_grid_is_the_inverse_normal_cdf_of_cell_centres():
 
 def test_manifold_refuses_a_latent_space_that_is_not_two_dimensional():
     with pytest.raises(ValueError, match=r"Expected a model with a 2-D latent space.*Received: latent_dim=3"):
-        plots.manifold(tiny_vae(latent_dim=3))
+        plots.manifold(tiny_model(latent_dim=3))
 
 
 def test_manifold_shows_the_decoder_mean_on_the_grid():
     """manifold(model, n) = image_grid of decode(manifold_grid(n))."""
-    model = tiny_vae(latent_dim=2)
+    model = tiny_model(latent_dim=2)
     ax = plots.manifold(model, n=4, image_shape=(3, 4), title="manifold")
     shown = np.asarray(ax.images[0].get_array())
     expected = plots.tile(model.decode(plots.manifold_grid(4)), ncols=4, image_shape=(3, 4))

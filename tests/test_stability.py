@@ -19,7 +19,8 @@ from hypothesis.extra import numpy as hnp
 from keras import ops
 from scipy.special import expit
 
-from vaelib import losses, models
+from tiny import D, J, codes, tiny_model
+from vaelib import losses
 from vaelib.layers import reparameterize
 
 LOGIT, LOG_VAR = 1e4, 50.0
@@ -137,17 +138,8 @@ def test_reparameterization_and_its_gradient_at_log_variances_of_50(z_mean, z_lo
 
 # -- the whole model, as fit() computes it ---------------------------------------------------
 
-D, H, J = 10, 8, 3
-
-
-def vae(likelihood, estimator):
-    keras.utils.set_random_seed(0)
-    encoder = models.build_encoder(input_dim=D, hidden_units=H, latent_dim=J)
-    decoder = models.build_decoder(latent_dim=J, hidden_units=H, output_dim=D, likelihood=likelihood)
-    return models.VAE(encoder, decoder, likelihood=likelihood, estimator=estimator, num_samples=2, seed=0)
-
-
-MODELS = {(lik, est): vae(lik, est) for lik in ("bernoulli", "gaussian") for est in ("A", "B")}
+MODELS = {(lik, est): tiny_model(likelihood=lik, estimator=est, num_samples=2)
+          for lik in ("bernoulli", "gaussian") for est in ("A", "B")}
 
 
 def set_bias(network, layer, value):
@@ -191,7 +183,7 @@ def test_decode_at_saturated_logits_gives_exact_probabilities_without_warnings(b
     """sigmoid(±1e4) is 0 or 1 exactly, with no overflow warning from NumPy."""
     model = MODELS["bernoulli", "B"]
     set_bias(model.decoder, "logits", bias)
-    z = np.random.default_rng(0).normal(size=(3, J)).astype("float32")
+    z = codes(3, seed=0)
     with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is exact
         probabilities = model.decode(z)
     assert np.all(probabilities == (1.0 if bias > 0 else 0.0))

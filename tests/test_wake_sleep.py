@@ -12,27 +12,12 @@ import pytest
 from keras import ops
 from scipy.stats import norm
 
+from tiny import (D, J, binary_data, encoder, decoder, grey_data, numpy_decoder, numpy_encoder,
+                  tiny_model)
 from vaelib import evaluation, models
 from vaelib.wake_sleep import WakeSleep
 
-D, H, J = 12, 16, 3  # pixels, hidden units, latent dimensions of the tiny test models
 N = 5  # examples in a fixed minibatch
-
-
-def tiny_wake_sleep(likelihood="bernoulli", seed=0, **kwargs):
-    keras.utils.set_random_seed(seed)
-    encoder = models.build_encoder(input_dim=D, hidden_units=H, latent_dim=J)
-    decoder = models.build_decoder(latent_dim=J, hidden_units=H, output_dim=D, likelihood=likelihood)
-    return WakeSleep(encoder, decoder, likelihood=likelihood, seed=seed, **kwargs)
-
-
-def binary_data(n=64, seed=1):
-    """Binary vectors with structure: two prototypes with 5% of the bits flipped."""
-    rng = np.random.default_rng(seed)
-    prototypes = (rng.random((2, D)) < 0.5).astype("float32")
-    x = prototypes[rng.integers(0, 2, n)]
-    flips = rng.random((n, D)) < 0.05
-    return np.where(flips, 1 - x, x).astype("float32")
 
 
 def fixed_inputs(likelihood, seed=3):
@@ -43,27 +28,6 @@ def fixed_inputs(likelihood, seed=3):
     z_dream = rng.normal(size=(N, J))
     noise = rng.random((N, D)) if likelihood == "bernoulli" else rng.normal(size=(N, D))
     return [a.astype("float32") for a in (x, eps, z_dream, noise)]
-
-
-def _dense(network, name):
-    kernel, bias = network.get_layer(name).get_weights()
-    return kernel.astype("float64"), bias.astype("float64")
-
-
-def numpy_encoder(model, x):
-    h = np.tanh(x @ _dense(model.encoder, "hidden_0")[0] + _dense(model.encoder, "hidden_0")[1])
-    (Wm, bm), (Wv, bv) = _dense(model.encoder, "z_mean"), _dense(model.encoder, "z_log_var")
-    return h @ Wm + bm, h @ Wv + bv
-
-
-def numpy_decoder(model, z):
-    W, b = _dense(model.decoder, "hidden_0")
-    h = np.tanh(z @ W + b)
-    if model.likelihood == "bernoulli":
-        Wl, bl = _dense(model.decoder, "logits")
-        return [h @ Wl + bl]
-    (Wm, bm), (Wv, bv) = _dense(model.decoder, "x_mean"), _dense(model.decoder, "x_log_var")
-    return [h @ Wm + bm, h @ Wv + bv]
 
 
 def numpy_phase_losses(model, x, eps, z_dream, noise):
@@ -124,7 +88,7 @@ def gradients(function, variables):
 
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 def test_wake_and_sleep_losses_equal_numpy(likelihood):
-    model = tiny_wake_sleep(likelihood)
+    model = tiny_model(WakeSleep, likelihood=likelihood)
     x, eps, z_dream, noise = fixed_inputs(likelihood)
     dreams = model.dream(N, z=z_dream, noise=noise)
     terms = model.phase_losses(x, model(x, epsilon=eps), dreams=dreams)
@@ -138,7 +102,7 @@ def test_wake_and_sleep_losses_equal_numpy(likelihood):
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 def test_combined_loss_gives_wake_gradients_to_theta_and_sleep_gradients_to_phi(likelihood):
     """∇_θ(wake + sleep) = ∇_θ wake and ∇_φ(wake + sleep) = ∇_φ sleep, via stop_gradient."""
-    model = tiny_wake_sleep(likelihood)
+    model = tiny_model(WakeSleep, likelihood=likelihood)
     x, eps, z_dream, noise = fixed_inputs(likelihood)
     theta = model.decoder.trainable_variables
     phi = model.encoder.trainable_variables
@@ -164,7 +128,7 @@ def test_combined_loss_gives_wake_gradients_to_theta_and_sleep_gradients_to_phi(
 
 def test_aevb_sends_the_decoder_gradient_back_to_phi_and_wake_sleep_does_not():
     """The difference from AEVB in one number: ∂ log p(x|z) / ∂φ through z = μ + σ ⊙ ε."""
-    model = tiny_wake_sleep("bernoulli")
+    model = tiny_model(WakeSleep, likelihood="bernoulli")
     vae = models.VAE(model.encoder, model.decoder, seed=0)
     x, eps, _, _ = fixed_inputs("bernoulli")
     phi = model.encoder.trainable_variables
@@ -179,7 +143,7 @@ def test_aevb_sends_the_decoder_gradient_back_to_phi_and_wake_sleep_does_not():
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 def test_the_wake_step_on_theta_is_the_aevb_step_on_theta(likelihood):
     """-log q(z|x) in the ELBO has no θ: ∇_θ wake loss = ∇_θ AEVB loss for the same ε."""
-    model = tiny_wake_sleep(likelihood)
+    model = tiny_model(WakeSleep, likelihood=likelihood)
     vae = models.VAE(model.encoder, model.decoder, likelihood=likelihood, seed=0)
     x, eps, _, _ = fixed_inputs(likelihood)
     theta = model.decoder.trainable_variables
@@ -193,18 +157,17 @@ def test_the_wake_step_on_theta_is_the_aevb_step_on_theta(likelihood):
 def test_compute_loss_is_wake_plus_sleep_plus_weight_decay():
     keras.utils.set_random_seed(0)
     decay = keras.regularizers.L2(0.01)
-    encoder = models.build_encoder(input_dim=D, hidden_units=H, latent_dim=J)
-    decoder = models.build_decoder(latent_dim=J, hidden_units=H, output_dim=D)
-    for variable in encoder.trainable_weights + decoder.trainable_weights:
+    q, p = encoder(), decoder()
+    for variable in q.trainable_weights + p.trainable_weights:
         variable.regularizer = decay
-    model = WakeSleep(encoder, decoder, seed=0)
+    model = WakeSleep(q, p, seed=0)
     x = binary_data(N)
     loss = float(ops.convert_to_numpy(model.compute_loss(x=x, training=False)))
     # compute_loss drew ε and the dreams from the model's streams: draw them again.
-    model_again = WakeSleep(encoder, decoder, seed=0)
+    model_again = WakeSleep(q, p, seed=0)
     terms = model_again.phase_losses(x, training=False)
     penalty = sum(0.01 * float(np.sum(np.square(ops.convert_to_numpy(v))))
-                  for v in encoder.trainable_weights + decoder.trainable_weights)
+                  for v in q.trainable_weights + p.trainable_weights)
     assert penalty > 0.0
     wake, sleep = (float(ops.convert_to_numpy(terms[k])) for k in ("wake", "sleep"))
     np.testing.assert_allclose(loss, wake + sleep + penalty,
@@ -212,17 +175,17 @@ def test_compute_loss_is_wake_plus_sleep_plus_weight_decay():
 
 
 def test_dreams_are_binary_for_bernoulli_and_reproducible_from_the_seed():
-    model = tiny_wake_sleep("bernoulli", seed=4)
+    model = tiny_model(WakeSleep, likelihood="bernoulli", seed=4)
     z, x = model.dream(200)
     x = ops.convert_to_numpy(x)
     assert ops.shape(z) == (200, J) and x.shape == (200, D)
     assert set(np.unique(x)) <= {0.0, 1.0}
-    again = tiny_wake_sleep("bernoulli", seed=4)
+    again = tiny_model(WakeSleep, likelihood="bernoulli", seed=4)
     np.testing.assert_array_equal(ops.convert_to_numpy(again.dream(200)[1]), x)
 
 
 def test_dream_codes_come_from_the_prior():
-    model = tiny_wake_sleep("gaussian", seed=5)
+    model = tiny_model(WakeSleep, likelihood="gaussian", seed=5)
     z = ops.convert_to_numpy(model.dream(4000)[0])
     # N(0, I): mean 0 and variance 1 within 5 standard errors for 4000 draws.
     assert np.all(np.abs(z.mean(0)) < 5 / np.sqrt(4000))
@@ -230,12 +193,13 @@ def test_dream_codes_come_from_the_prior():
 
 
 def test_fit_performs_both_phases_and_improves_both_objectives():
-    model = tiny_wake_sleep("bernoulli", seed=0)
+    model = tiny_model(WakeSleep, likelihood="bernoulli", seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     x = binary_data(512)
     before_enc = [w.copy() for w in model.encoder.get_weights()]
     before_dec = [w.copy() for w in model.decoder.get_weights()]
     history = model.fit(x, epochs=15, batch_size=64, verbose=0).history
+    assert set(model.trackers) == {"wake", "sleep", "reconstruction", "kl"} and model.beta is None
     assert {"loss", "wake", "sleep", "reconstruction", "kl"} <= set(history)
     assert history["wake"][-1] < history["wake"][0] - 1.0  # log p(x, z) increases
     assert history["sleep"][-1] < history["sleep"][0]  # log q(z̃|x̃) increases
@@ -249,9 +213,9 @@ def test_fit_performs_both_phases_and_improves_both_objectives():
 
 def test_lower_bound_of_a_wake_sleep_model_is_the_vae_elbo_of_the_same_networks():
     """Evaluation is shared with AEVB: the same networks give the same per-example bound."""
-    model = tiny_wake_sleep("gaussian", seed=2)
+    model = tiny_model(WakeSleep, likelihood="gaussian", seed=2)
     vae = models.VAE(model.encoder, model.decoder, likelihood="gaussian", seed=2)
-    x = np.random.default_rng(0).random((50, D)).astype("float32")
+    x = grey_data(50)
     np.testing.assert_allclose(evaluation.elbo(model, x, seed=1), evaluation.elbo(vae, x, seed=1),
                                rtol=1e-6)
     np.testing.assert_allclose(evaluation.log_likelihood(model, x, num_samples=20, seed=1),
@@ -260,11 +224,11 @@ def test_lower_bound_of_a_wake_sleep_model_is_the_vae_elbo_of_the_same_networks(
 
 
 def test_keras_file_round_trip_in_safe_mode(tmp_path):
-    model = tiny_wake_sleep("gaussian", seed=6, num_samples=2, name="ws")
+    model = tiny_model(WakeSleep, likelihood="gaussian", seed=6, num_samples=2, name="ws")
     config = model.get_config()
     assert config["likelihood"] == "gaussian" and config["num_samples"] == 2
     assert config["seed"] == 6
-    x = np.random.default_rng(0).random((7, D)).astype("float32")
+    x = grey_data(7)
     model(x)  # build
     path = str(tmp_path / "ws.keras")
     model.save(path)
@@ -284,10 +248,10 @@ def test_keras_file_round_trip_in_safe_mode(tmp_path):
 )
 def test_bad_construction_gets_a_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        tiny_wake_sleep(**kwargs)
+        tiny_model(WakeSleep, **kwargs)
 
 
 def test_sample_weight_is_refused():
-    model = tiny_wake_sleep()
+    model = tiny_model(WakeSleep)
     with pytest.raises(ValueError, match="Expected no `sample_weight`"):
         model.compute_loss(x=binary_data(4), sample_weight=np.ones(4))

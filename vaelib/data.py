@@ -18,11 +18,14 @@ import gzip
 import hashlib
 import os
 import struct
+import threading
 
 import keras
 import numpy as np
+from keras import ops
 
-from vaelib._checks import check_data, check_option, check_positive_int
+from vaelib._checks import (UNIT_INTERVAL, check_data, check_file, check_folder, check_option,
+                            check_positive_int, check_unused)
 
 # SHA-256 of the decompressed IDX files (magic number, dimensions, uint8 data).
 IDX_SHA256 = {
@@ -73,6 +76,7 @@ def _verify(content, expected, what):
 
 def read_idx_gz(path, expected_sha256):
     """Read a gzip-compressed IDX file, verify its content and return the array."""
+    check_file(path, "a gzip-compressed IDX file")
     try:
         with gzip.open(path, "rb") as f:
             content = f.read()
@@ -100,9 +104,11 @@ def _load_idx_dataset(name, download):
     """Return ((x_train, y_train), (x_test, y_test)) as uint8 arrays, verified."""
     hashes = IDX_SHA256[name]
     looked_in = []
-    data_dir = os.environ.get("VAELIB_DATA_DIR")
+    data_dir = _data_dir()
     if data_dir:
         folder = os.path.join(data_dir, name)
+        if os.path.exists(folder):
+            check_folder(folder, f"VAELIB_DATA_DIR/{name}")
         paths = [os.path.join(folder, f + ".gz") for f in _IDX_NAMES]
         if all(os.path.exists(p) for p in paths):
             arrays = [read_idx_gz(p, hashes[f]) for p, f in zip(paths, _IDX_NAMES)]
@@ -125,6 +131,12 @@ def _load_idx_dataset(name, download):
     return (x_train, y_train), (x_test, y_test)
 
 
+def _data_dir():
+    """The folder named by VAELIB_DATA_DIR, or None where it is not set."""
+    data_dir = os.environ.get("VAELIB_DATA_DIR")
+    return data_dir and check_folder(data_dir, "VAELIB_DATA_DIR")
+
+
 def _keras_cache_dir():
     """The folder where Keras' loaders keep downloaded datasets ($KERAS_HOME/datasets)."""
     home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
@@ -132,9 +144,9 @@ def _keras_cache_dir():
 
 
 def _in_keras_cache(name, cache):
-    if name == "mnist":
-        return os.path.exists(os.path.join(cache, "mnist.npz"))
-    return all(os.path.exists(os.path.join(cache, name, f + ".gz")) for f in _IDX_NAMES)
+    paths = [os.path.join(cache, "mnist.npz")] if name == "mnist" else [
+        os.path.join(cache, name, f + ".gz") for f in _IDX_NAMES]
+    return all(os.path.exists(path) and check_file(path, "a cached download") for path in paths)
 
 
 # -- binarization -----------------------------------------------------------------
@@ -155,7 +167,7 @@ def binarize(x, seed=0):
         float32 array of 0s and 1s with the shape of `x`.
     """
     # Grey levels outside [0, 1] or NaN would silently give all-1 or all-0 bits.
-    x = check_data(np.reshape(x, (1, -1)), name="x", unit_interval=True).reshape(np.shape(x))
+    x = check_data(np.reshape(x, (1, -1)), name="x", value_range=UNIT_INTERVAL).reshape(np.shape(x))
     rng = np.random.default_rng(seed)
     return (rng.random(np.shape(x), dtype=np.float32) < x).astype("float32")
 
@@ -165,8 +177,11 @@ class DynamicBinarization(keras.utils.PyDataset):
 
     Dynamic binarization (used by most likelihood results on MNIST since
     Burda et al., 2015) acts as data augmentation: the model never sees the
-    same bits twice. The whole epoch is binarized and shuffled at once in
-    NumPy, so a step only slices an array.
+    same bits twice. `draw()` shuffles and binarizes the whole array at once
+    in NumPy, so a training step only slices it; an epoch draws when its
+    first batch is asked for. (Keras reads one batch to build a model and
+    calls `on_epoch_end` before the first epoch, so in `fit` the first epoch
+    sees the second draw.)
 
     Args:
         images: grey levels in [0, 1], shape `(n, ...)`.
@@ -176,22 +191,45 @@ class DynamicBinarization(keras.utils.PyDataset):
 
     def __init__(self, images, batch_size=100, seed=0, **kwargs):
         super().__init__(**kwargs)
-        self.images = check_data(images, name="images", unit_interval=True)
+        self.images = check_data(images, name="images", value_range=UNIT_INTERVAL)
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.rng = np.random.default_rng(seed)
-        self.on_epoch_end()
+        self._epoch, self._lock = None, threading.Lock()  # this epoch's bits, once drawn
+
+    def draw(self):
+        """The next epoch of images: shuffled, each pixel a new Bernoulli draw, float32."""
+        order = self.rng.permutation(len(self.images))
+        draws = self.rng.random(self.images.shape, dtype=np.float32)
+        return (draws < self.images[order]).astype("float32")
 
     def __len__(self):
         return -(-len(self.images) // self.batch_size)  # ceil
 
     def __getitem__(self, index):
+        with self._lock:  # Keras' workers may ask for several batches at once
+            if self._epoch is None:
+                self._epoch = self.draw()
         start = index * self.batch_size
         return self._epoch[start:start + self.batch_size]
 
     def on_epoch_end(self):
-        order = self.rng.permutation(len(self.images))
-        draws = self.rng.random(self.images.shape, dtype=np.float32)
-        self._epoch = (draws < self.images[order]).astype("float32")
+        self._epoch = None  # the next epoch draws new bits
+
+
+# -- in-memory data in batches -----------------------------------------------------
+
+def batches(inputs, batch_size):
+    """Slices of `inputs` (an array, or a list of arrays) of at most `batch_size` rows."""
+    batch_size = check_positive_int("batch_size", batch_size)
+    for start in range(0, len(keras.tree.flatten(inputs)[0]), batch_size):
+        yield keras.tree.map_structure(lambda a: a[start:start + batch_size], inputs)
+
+
+def in_batches(network, inputs, batch_size):
+    """Apply `network` to `inputs` in slices of `batch_size`; its outputs as NumPy arrays."""
+    parts = [[ops.convert_to_numpy(o) for o in keras.tree.flatten(network(piece, training=False))]
+             for piece in batches(inputs, batch_size)]
+    return [np.concatenate(column) for column in zip(*parts)]
 
 
 # -- the datasets -------------------------------------------------------------
@@ -202,7 +240,7 @@ def _as_float(images, flatten):
     return images.reshape(len(images), -1) if flatten else images
 
 
-def load_mnist(binarization="static", seed=0, batch_size=100, flatten=True, download=True):
+def load_mnist(binarization="static", seed=None, batch_size=None, flatten=True, download=True):
     """Load MNIST (60,000 training and 10,000 test digits), content-verified.
 
     Args:
@@ -211,9 +249,9 @@ def load_mnist(binarization="static", seed=0, batch_size=100, flatten=True, down
             as a `DynamicBinarization` dataset (a new draw each epoch) and the
             test images binarized once with `seed`; `"none"`: grey levels in
             [0, 1].
-        seed: seed of the binarization.
-        batch_size: batch size of the `DynamicBinarization` dataset (used only
-            with `binarization="dynamic"`).
+        seed: seed of the binarization (default 0); not with `"none"`.
+        batch_size: batch size of the `DynamicBinarization` dataset (default
+            100); only with `binarization="dynamic"`.
         flatten: return images as vectors of 784 pixels (the paper's MLP);
             `False` gives `(n, 28, 28)`.
         download: allow Keras' loader to download `mnist.npz` if no local
@@ -224,6 +262,11 @@ def load_mnist(binarization="static", seed=0, batch_size=100, flatten=True, down
         dynamic dataset) and uint8 labels.
     """
     check_option("binarization", binarization, BINARIZATIONS)
+    if binarization == "none":
+        check_unused("seed", seed, "with binarization='none' (grey levels are not drawn)")
+    if binarization != "dynamic":
+        check_unused("batch_size", batch_size, f"with binarization={binarization!r}")
+    seed, batch_size = (0 if seed is None else seed), (100 if batch_size is None else batch_size)
     (x_train, y_train), (x_test, y_test) = _load_idx_dataset("mnist", download)
     x_train, x_test = _as_float(x_train, flatten), _as_float(x_test, flatten)
     train_seed, test_seed = np.random.SeedSequence(seed).spawn(2)  # independent streams
@@ -273,15 +316,15 @@ def load_frey_face(test_size=0.1, seed=0, flatten=True, download=True):
 
     looked_in = []
     path = None
-    data_dir = os.environ.get("VAELIB_DATA_DIR")
+    data_dir = _data_dir()
     if data_dir and os.path.exists(os.path.join(data_dir, "frey_rawface.mat")):
-        path = os.path.join(data_dir, "frey_rawface.mat")
+        path = check_file(os.path.join(data_dir, "frey_rawface.mat"), "frey_rawface.mat")
     else:
         looked_in.append(f"VAELIB_DATA_DIR ({data_dir or 'not set'})")
         cached = os.path.join(_keras_cache_dir(), "frey_rawface.mat")
         looked_in.append(f"Keras' cache ({cached})")
         if os.path.exists(cached):
-            path = cached
+            path = check_file(cached, "frey_rawface.mat")
         elif not download:
             raise _missing_error("frey_rawface.mat", looked_in + ["(downloads disabled)"])
         else:

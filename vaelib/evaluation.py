@@ -12,7 +12,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from vaelib._checks import check_positive_int
+from vaelib._checks import check_model, check_positive_int
+from vaelib.data import batches
+from vaelib.models import VAE
 
 
 def elbo(model, x, num_samples=1, batch_size=1000, seed=0):
@@ -22,8 +24,9 @@ def elbo(model, x, num_samples=1, batch_size=1000, seed=0):
     with estimator B only the reconstruction term is random.
 
     Args:
-        model: a trained `vaelib.models.VAE`.
-        x: data, shape `(n, *input_shape)`.
+        model: a trained `vaelib.models.VAE` (or a subclass).
+        x: data, shape `(n, *input_shape)`; for a `ConditionalVAE`, the pair
+            `[x, labels]`.
         num_samples: L, draws of z per example.
         batch_size: examples per forward pass.
         seed: seed of the noise ε, for a reproducible estimate.
@@ -31,14 +34,13 @@ def elbo(model, x, num_samples=1, batch_size=1000, seed=0):
     Returns:
         NumPy float64 array of shape `(n,)`; its mean is the test-set ELBO.
     """
-    x = model.check_inputs(x)
+    x = check_model("model", model, VAE).check_inputs(x)
     num_samples = check_positive_int("num_samples", num_samples)
-    batch_size = check_positive_int("batch_size", batch_size)
     generator = keras.random.SeedGenerator(seed)
     values = []
-    for start in range(0, len(x), batch_size):
-        xb = x[start:start + batch_size]
-        eps = keras.random.normal((len(xb), num_samples, model.latent_dim), seed=generator)
+    for xb in batches(x, batch_size):
+        size = len(keras.tree.flatten(xb)[0])
+        eps = keras.random.normal((size, num_samples, model.latent_dim), seed=generator)
         log_likelihood, kl = model.elbo_terms(xb, model(xb, epsilon=eps))
         values.append(ops.convert_to_numpy(log_likelihood - kl).astype("float64"))
     return np.concatenate(values)
@@ -57,8 +59,9 @@ def log_likelihood(model, x, num_samples=5000, max_samples_per_pass=8192, seed=0
     k × n × D tensor) whatever k and n are.
 
     Args:
-        model: a trained `vaelib.models.VAE`.
-        x: data, shape `(n, *input_shape)`.
+        model: a trained `vaelib.models.VAE` (or a subclass).
+        x: data, shape `(n, *input_shape)`; for a `ConditionalVAE`, the pair
+            `[x, labels]` (then it estimates log p_θ(x|y)).
         num_samples: k, importance samples per example.
         max_samples_per_pass: decoder evaluations per pass (memory bound:
             about 4·D bytes each for the decoder's output).
@@ -68,22 +71,23 @@ def log_likelihood(model, x, num_samples=5000, max_samples_per_pass=8192, seed=0
         NumPy float64 array of shape `(n,)`; its mean is the test log-likelihood
         (the negative of the test NLL).
     """
-    x = model.check_inputs(x)
+    x = check_model("model", model, VAE).check_inputs(x)
     k = check_positive_int("num_samples", num_samples)
     max_samples_per_pass = check_positive_int("max_samples_per_pass", max_samples_per_pass)
     chunk = min(k, max_samples_per_pass)  # samples per example in one pass
     batch_size = max(1, max_samples_per_pass // chunk)  # examples in one pass
     generator = keras.random.SeedGenerator(seed)
     values = []
-    for start in range(0, len(x), batch_size):
-        xb = x[start:start + batch_size]
-        total = np.full(len(xb), -np.inf)  # running log Σ w over the passes
+    for xb in batches(x, batch_size):
+        n = len(keras.tree.flatten(xb)[0])
+        total = np.full(n, -np.inf)  # running log Σ w over the passes
         for done in range(0, k, chunk):
             size = min(chunk, k - done)
-            eps = keras.random.normal((len(xb), size, model.latent_dim), seed=generator)
+            eps = keras.random.normal((n, size, model.latent_dim), seed=generator)
             y_pred = model(xb, epsilon=eps)
             log_w = model.log_px_given_z(xb, y_pred) + model.log_pz_minus_log_qz(y_pred)  # (batch, size)
             chunk_lse = ops.convert_to_numpy(ops.logsumexp(log_w, axis=1)).astype("float64")
             total = np.logaddexp(total, chunk_lse)
         values.append(total - math.log(k))
     return np.concatenate(values)
+

@@ -1,9 +1,9 @@
-"""The reparameterization trick as a Keras layer (paper §2.4, Eq. 10)."""
+"""The reparameterization trick (paper §2.4; its Gaussian form is Eq. 10), and a variance floor."""
 
 import keras
 from keras import ops
 
-from vaelib._checks import check_positive_int
+from vaelib._checks import check_finite_number, check_positive_int
 
 
 def reparameterize(z_mean, z_log_var, epsilon):
@@ -29,61 +29,47 @@ def reparameterize(z_mean, z_log_var, epsilon):
 class Sampling(keras.layers.Layer):
     """Draw z ~ q_φ(z|x) = N(μ, σ² I) by the reparameterization trick.
 
-    The paper's §2.4 writes the sample as a deterministic, differentiable
-    function of the encoder's outputs and of independent noise,
-    z = g_φ(ε, x) = μ + σ ⊙ ε with ε ~ N(0, I) (Eq. 10), so that gradients
-    with respect to φ flow through μ and σ. The noise comes from the layer's
-    own `keras.random.SeedGenerator`: a layer built with the same `seed`
-    draws the same sequence of ε on every backend run.
+    z = g_φ(ε, x) = μ + σ ⊙ ε with ε ~ N(0, I) (§2.4; Eq. 10 in §3) is a
+    differentiable function of μ and σ, so gradients with respect to φ flow
+    through the sample. The noise comes from the layer's own seeded
+    `keras.random.SeedGenerator`: the same `seed`, the same ε on every run.
 
     Args:
-        num_samples: L, the number of samples per input. `None` (default)
-            returns one sample of shape `(batch, latent_dim)`; an integer L
-            returns shape `(batch, L, latent_dim)`.
+        num_samples: L, samples per input: `None` (default) returns shape
+            `(batch, latent_dim)`, an integer L `(batch, L, latent_dim)`.
         seed: integer seed of the noise, or `None` for a random one.
         **kwargs: standard `keras.layers.Layer` arguments (`name`, ...).
 
     Call arguments:
-        inputs: a pair `(z_mean, z_log_var)`: μ and log σ², each of shape
-            `(batch, latent_dim)`.
-
-    Returns:
-        z: shape `(batch, latent_dim)`, or `(batch, L, latent_dim)`.
+        inputs: the pair `(z_mean, z_log_var)`, each `(batch, latent_dim)`.
     """
 
     def __init__(self, num_samples=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if num_samples is not None:
-            num_samples = check_positive_int("num_samples", num_samples)
-        self.num_samples = num_samples
+        self.num_samples = None if num_samples is None else check_positive_int(
+            "num_samples", num_samples)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs):
         z_mean, z_log_var = inputs
         batch, latent_dim = ops.shape(z_mean)[0], ops.shape(z_mean)[1]
-        if self.num_samples is None:
-            shape = (batch, latent_dim)
-        else:
-            shape = (batch, self.num_samples, latent_dim)
+        shape = (batch, *self._samples_axis(), latent_dim)  # (batch, [L,] J)
         epsilon = keras.random.normal(shape, seed=self.seed_generator, dtype=z_mean.dtype)
         return reparameterize(z_mean, z_log_var, epsilon)
 
     def compute_output_shape(self, input_shape):
-        mean_shape = tuple(input_shape[0])
-        if self.num_samples is None:
-            return mean_shape
-        return (mean_shape[0], self.num_samples, mean_shape[1])
+        batch, latent_dim = tuple(input_shape[0])
+        return batch, *self._samples_axis(), latent_dim
+
+    def _samples_axis(self):
+        return () if self.num_samples is None else (self.num_samples,)
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"num_samples": self.num_samples, "seed": self.seed})
-        return config
+        return {**super().get_config(), "num_samples": self.num_samples, "seed": self.seed}
 
-    # The layer has no weights, but its noise stream has a position: the state
-    # of its SeedGenerator, which Keras does not save by itself. Saving it with
-    # the layer makes a saved model, or a training run restored by
-    # `keras.callbacks.BackupAndRestore`, draw the same ε as one never stopped.
+    # No weights, but the noise stream has a position, which Keras does not save:
+    # saved with the layer, a restored run draws the ε of one never stopped.
 
     def save_own_variables(self, store):
         """Save the state of the noise stream (Keras' hook for `save`/`save_weights`)."""
@@ -93,3 +79,33 @@ class Sampling(keras.layers.Layer):
         """Restore the state of the noise stream, if the file has one."""
         if "seed_generator_state" in store.keys():
             self.seed_generator.state.assign(store["seed_generator_state"][...])
+
+
+@keras.saving.register_keras_serializable(package="vaelib")
+class LogVarianceFloor(keras.layers.Layer):
+    """A smooth lower bound m on a learned log-variance: log σ² = m + softplus(t - m).
+
+    The Gaussian decoder of Appendix C.2 learns log σ² = t with no bound, so
+    where it predicts a pixel exactly, -½ log(2πσ²) grows without limit.
+    With the floor each pixel earns at most -½ (log 2π + m) nats
+    (`losses.quantization_log_var_floor` gives m for 8-bit images). Far above
+    m it is the identity; its derivative sigmoid(t - m) is never 0, unlike
+    clipping's, so no unit is cut off from the gradient for good.
+
+    Args:
+        min_log_var: the floor m, a finite number.
+        **kwargs: standard `keras.layers.Layer` arguments (`name`, ...).
+    """
+
+    def __init__(self, min_log_var, **kwargs):
+        super().__init__(**kwargs)
+        self.min_log_var = check_finite_number("min_log_var", min_log_var)
+
+    def call(self, inputs):
+        return self.min_log_var + ops.softplus(inputs - self.min_log_var)  # shape of inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "min_log_var": self.min_log_var}

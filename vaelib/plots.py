@@ -4,7 +4,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy.stats import norm
 
-from vaelib._checks import check_positive_int
+from vaelib._checks import check_model, check_positive_int
+from vaelib.models import VAE
 
 _KNOWN_SHAPES = {784: (28, 28), 560: (28, 20)}  # MNIST, Frey Face
 
@@ -125,6 +126,7 @@ def manifold(model, n=20, image_shape=None, ax=None, title=None):
     Returns:
         The Axes.
     """
+    check_model("model", model, VAE)
     if model.latent_dim != 2:
         raise ValueError(
             f"Expected a model with a 2-D latent space. Received: latent_dim={model.latent_dim}"
@@ -135,22 +137,32 @@ def manifold(model, n=20, image_shape=None, ax=None, title=None):
 
 
 def loss_curves(history, ax=None):
-    """Plot the training curves of a VAE: -ELBO and its two terms, per epoch.
+    """Plot a model's training curves: `loss` and the terms it reports, per epoch.
 
     Args:
-        history: `model.fit(...).history`, or the `History` object itself.
+        history: `model.fit(...).history`, or the `History` object itself: a
+            dict with `loss` and any of the terms of `VAE.loss_terms`
+            (`reconstruction`, `kl`, `mmd`, `wake`, `sleep`), with or without
+            their `val_` curves.
         ax: a matplotlib Axes; a new figure if `None`.
 
     Returns:
         The Axes.
     """
     history = getattr(history, "history", history)
+    if not isinstance(history, dict) or "loss" not in history:
+        raise ValueError(
+            "Expected the history of `fit` (a dict with a 'loss' curve, or a keras History). "
+            f"Received: {type(history).__name__}"
+            + (f" with keys {sorted(history)}" if isinstance(history, dict) else ""))
     ax = ax or plt.figure(figsize=(6, 4)).gca()
     epochs = np.arange(1, len(history["loss"]) + 1)
-    for key, colour in (("loss", "C0"), ("reconstruction", "C1"), ("kl", "C2")):
-        ax.plot(epochs, history[key], color=colour, label=f"train {key}")
+    names = [key for key in ("loss", "reconstruction", "kl", "mmd", "wake", "sleep")
+             if key in history]
+    for i, key in enumerate(names):
+        ax.plot(epochs, history[key], color=f"C{i}", label=f"train {key}")
         if "val_" + key in history:
-            ax.plot(epochs, history["val_" + key], color=colour, ls="--", label=f"validation {key}")
+            ax.plot(epochs, history["val_" + key], color=f"C{i}", ls="--", label=f"validation {key}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("nats per example")
     ax.legend(fontsize="small")

@@ -29,17 +29,9 @@ import math
 
 import numpy as np
 
-from vaelib._checks import check_option, check_positive_int
+from vaelib._checks import check_model, check_option, check_positive_int, check_positive_number
 
 _LOG_2PI = math.log(2.0 * math.pi)
-
-
-def _check_positive_float(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"Expected `{name}` to be a positive number. Received: {name}={value!r}")
-    if not (math.isfinite(float(value)) and value > 0):
-        raise ValueError(f"Expected `{name}` to be a positive number. Received: {name}={value!r}")
-    return float(value)
 
 
 def _as_float_array(name, value):
@@ -158,9 +150,9 @@ class ToyModel:
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
         self.data_dim = check_positive_int("data_dim", data_dim)
         self.hidden_units = check_positive_int("hidden_units", hidden_units)
-        self.noise_std = _check_positive_float("noise_std", noise_std)
+        self.noise_std = check_positive_number("noise_std", noise_std)
         self.activation = check_option("activation", activation, ["tanh", "linear"])
-        self.weight_scale = _check_positive_float("weight_scale", weight_scale)
+        self.weight_scale = check_positive_number("weight_scale", weight_scale)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"Expected `seed` to be a non-negative integer. Received: seed={seed!r}")
         self.seed = int(seed)
@@ -428,9 +420,30 @@ class GridPosterior:
 def grid_axis(points_per_dim, limit=6.0):
     """The midpoints of n equal cells covering [−limit, limit]: shape `(n,)`, and their width h."""
     n = check_positive_int("points_per_dim", points_per_dim)
-    limit = _check_positive_float("limit", limit)
+    limit = check_positive_number("limit", limit)
     h = 2.0 * limit / n
     return -limit + h * (np.arange(n) + 0.5), h
+
+
+def _grid(model, x, ndim, points_per_dim, limit, limit_name, max_points):
+    """Check a ToyModel, its data (one point, ndim 1, or a batch, ndim 2) and the grid's size.
+
+    Returns:
+        `(x, axis, h)`: the data as float64, and `grid_axis(points_per_dim, limit)`.
+    """
+    x = check_model("model", model, ToyModel)._check_x(x)
+    if x.ndim != ndim:
+        expected = f"one data point `x` of shape ({model.data_dim},)" if ndim == 1 else \
+            f"a batch `x` of shape (n, {model.data_dim})"
+        raise ValueError(f"Expected {expected}. Received: shape={x.shape}")
+    axis, h = grid_axis(points_per_dim, limit)
+    n, J = len(axis), model.latent_dim
+    if n**J > check_positive_int(limit_name, max_points):
+        raise ValueError(
+            f"Expected at most {limit_name}={max_points} grid points. "
+            f"Received: points_per_dim={n} in J={J} dimensions, n^J = {n**J}"
+        )
+    return x, axis, h
 
 
 def quadrature(model, x, points_per_dim, limit=6.0, max_points=20_000_000, chunk_size=1 << 18):
@@ -460,20 +473,9 @@ def quadrature(model, x, points_per_dim, limit=6.0, max_points=20_000_000, chunk
     Returns:
         a `GridPosterior`.
     """
-    if not isinstance(model, ToyModel):
-        raise TypeError(f"Expected `model` to be a ToyModel. Received: {type(model).__name__}")
-    x = model._check_x(x)
-    if x.ndim != 1:
-        raise ValueError(f"Expected one data point `x` of shape ({model.data_dim},). Received: shape={x.shape}")
-    axis, h = grid_axis(points_per_dim, limit)
+    x, axis, h = _grid(model, x, 1, points_per_dim, limit, "max_points", max_points)
     n, J = len(axis), model.latent_dim
-    max_points = check_positive_int("max_points", max_points)
     chunk_size = check_positive_int("chunk_size", chunk_size)
-    if n**J > max_points:
-        raise ValueError(
-            f"Expected at most max_points={max_points} grid points. "
-            f"Received: points_per_dim={n} in J={J} dimensions, n^J = {n**J}"
-        )
     log_joint = np.empty(n**J)
     for start in range(0, n**J, chunk_size):
         index = np.arange(start, min(start + chunk_size, n**J))
@@ -502,19 +504,8 @@ def log_evidence(model, x, points_per_dim, limit=6.0, max_evaluations=1 << 22):
     Returns:
         NumPy float64 array of shape `(n_x,)`.
     """
-    if not isinstance(model, ToyModel):
-        raise TypeError(f"Expected `model` to be a ToyModel. Received: {type(model).__name__}")
-    x = model._check_x(x)
-    if x.ndim != 2:
-        raise ValueError(f"Expected a batch `x` of shape (n, {model.data_dim}). Received: shape={x.shape}")
-    axis, h = grid_axis(points_per_dim, limit)
+    x, axis, h = _grid(model, x, 2, points_per_dim, limit, "max_evaluations", max_evaluations)
     J = model.latent_dim
-    max_evaluations = check_positive_int("max_evaluations", max_evaluations)
-    if len(axis) ** J > max_evaluations:
-        raise ValueError(
-            f"Expected at most max_evaluations={max_evaluations} grid points. "
-            f"Received: points_per_dim={len(axis)} in J={J} dimensions, n^J = {len(axis) ** J}"
-        )
     mesh = np.meshgrid(*([axis] * J), indexing="ij")
     z = np.stack([m.ravel() for m in mesh], axis=-1)  # (n^J, J)
     log_prior = model.log_prior(z)  # (n^J,)
@@ -597,9 +588,7 @@ def elbo_closed_form_kl(model, x, mean, log_var, points_per_dim=2000):
     Returns:
         float, in nats.
     """
-    if not isinstance(model, ToyModel):
-        raise TypeError(f"Expected `model` to be a ToyModel. Received: {type(model).__name__}")
-    x = model._check_x(x)
+    x = check_model("model", model, ToyModel)._check_x(x)
     mean = _check_last_dim("mean", _as_float_array("mean", mean), model.latent_dim, "J")
     log_var = _check_last_dim("log_var", _as_float_array("log_var", log_var), model.latent_dim, "J")
     expected_log_likelihood = gaussian_expectation(

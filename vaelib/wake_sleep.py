@@ -47,8 +47,8 @@ import keras
 from keras import ops
 
 from vaelib import losses
-from vaelib.layers import reparameterize
-from vaelib.models import VAE, _refuse_sample_weight
+from vaelib._checks import check_model_kwargs, check_no_sample_weight
+from vaelib.models import VAE
 
 __all__ = ["WakeSleep"]
 
@@ -67,7 +67,7 @@ class WakeSleep(VAE):
     - sleep_loss = -(1/M) Σ_i log q_φ(z̃⁽ⁱ⁾|x̃⁽ⁱ⁾), with M dreams
       z̃⁽ⁱ⁾ ~ N(0, I), x̃⁽ⁱ⁾ ~ p_θ(x|z̃⁽ⁱ⁾) held fixed (no gradient to θ).
 
-    Tracked metrics: `wake`, `sleep`, and, for comparison with AEVB,
+    `fit` reports `wake`, `sleep`, and, for comparison with AEVB,
     `reconstruction` = -(1/L) Σ_l log p_θ(x|z⁽ˡ⁾) and `kl` = KL(q_φ(z|x) ‖ p(z))
     (closed form, Appendix B), whose sum is the negative ELBO that wake-sleep
     does not optimize directly. `loss` = wake + sleep plus any
@@ -89,72 +89,24 @@ class WakeSleep(VAE):
         **kwargs: standard `keras.Model` arguments (`name`, ...).
     """
 
-    def __init__(
-        self,
-        encoder,
-        decoder,
-        likelihood="bernoulli",
-        num_samples=1,
-        decoder_log_var=None,
-        estimator="B",
-        seed=None,
-        **kwargs,
-    ):
-        super().__init__(
-            encoder,
-            decoder,
-            likelihood=likelihood,
-            estimator=estimator,
-            num_samples=num_samples,
-            decoder_log_var=decoder_log_var,
-            seed=seed,
-            **kwargs,
-        )
-        if not self.built:
-            self.build((None, *self.input_shape_))
+    loss_terms = ("wake", "sleep", "reconstruction", "kl")
 
-    def build(self, input_shape=None):
-        # Keras allows new state only in __init__ or build, and VAE.__init__ may
-        # build the model before WakeSleep.__init__ resumes: create it here.
-        if not hasattr(self, "dream_seed_generator"):
-            # The dreams get their own stream, independent of the wake samples.
-            self.dream_seed_generator = keras.random.SeedGenerator(
-                None if self.seed is None else self.seed + 1
-            )
-            self.wake_tracker = keras.metrics.Mean(name="wake")
-            self.sleep_tracker = keras.metrics.Mean(name="sleep")
-        super().build(input_shape)
+    def __init__(self, encoder, decoder, likelihood="bernoulli", num_samples=1,
+                 decoder_log_var=None, estimator="B", seed=None, **kwargs):
+        super().__init__(encoder, decoder, likelihood=likelihood, estimator=estimator,
+                         num_samples=num_samples, decoder_log_var=decoder_log_var, seed=seed,
+                         beta=None,
+                         **check_model_kwargs(type(self), kwargs))
+        # The dreams get their own stream, independent of the wake samples.
+        self.dream_seed_generator = keras.random.SeedGenerator(None if seed is None else seed + 1)
 
-    def call(self, x, training=False, epsilon=None):
-        """Encode, sample z ~ q_φ(z|x) (Eq. 10) and decode `stop_gradient(z)`.
+    def sample_z(self, z_mean, z_log_var, epsilon=None):
+        """The VAE's z = μ + σ ⊙ ε (Eq. 10) through `stop_gradient`.
 
-        The same values as `VAE.call`, but the decoder receives z through
-        `stop_gradient`: in the wake phase q_φ only *proposes* z, and the
-        decoder's log-likelihood sends no gradient back to φ.
-
-        Args:
-            x: data, shape `(batch, *input_shape)`.
-            training: Keras' training flag.
-            epsilon: optional fixed noise ε, shape `(batch, L, latent_dim)`.
-
-        Returns:
-            The dict of `VAE.call`: `z_mean`, `z_log_var` `(batch, J)`, `z`
-            `(batch, L, J)`, and `logits` or `x_mean`, `x_log_var`, each
-            `(batch, L, D)`.
+        In the wake phase q_φ only *proposes* z: the decoder's log-likelihood
+        sends no gradient back to φ through it.
         """
-        z_mean, z_log_var = self.encoder(x, training=training)
-        if epsilon is None:
-            z = self.sampling([z_mean, z_log_var])  # (batch, L, J)
-        else:
-            z = reparameterize(z_mean, z_log_var, epsilon)
-        z = ops.stop_gradient(z)  # wake phase: no gradient to φ through z
-        batch, num_samples = ops.shape(z)[0], ops.shape(z)[1]
-        outputs = self.decoder(ops.reshape(z, (-1, self.latent_dim)), training=training)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        # Each decoder output: (batch * L, *input_shape) -> (batch, L, D).
-        outputs = [ops.reshape(o, (batch, num_samples, -1)) for o in outputs]
-        names = ["logits"] if self.likelihood == "bernoulli" else ["x_mean", "x_log_var"]
-        return {"z_mean": z_mean, "z_log_var": z_log_var, "z": z, **dict(zip(names, outputs))}
+        return ops.stop_gradient(super().sample_z(z_mean, z_log_var, epsilon))
 
     def dream(self, n, z=None, noise=None, training=False):
         """Sleep-phase fantasies: z̃ ~ p_θ(z) = N(0, I), then x̃ ~ p_θ(x|z̃).
@@ -179,8 +131,7 @@ class WakeSleep(VAE):
         if z is None:
             z = keras.random.normal((n, self.latent_dim), seed=self.dream_seed_generator)
         z = ops.convert_to_tensor(z)
-        outputs = self.decoder(z, training=training)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        outputs = keras.tree.flatten(self.decoder(z, training=training))
         if self.likelihood == "bernoulli":
             logits = outputs[0]
             if noise is None:
@@ -195,6 +146,7 @@ class WakeSleep(VAE):
             noise = ops.convert_to_tensor(noise, mean.dtype)
             x = mean + ops.exp(0.5 * ops.convert_to_tensor(log_var, mean.dtype)) * noise
         return ops.stop_gradient(z), ops.stop_gradient(x)
+
 
     def phase_losses(self, x, y_pred=None, dreams=None, training=True):
         """The wake and sleep losses of a minibatch, each averaged over it.
@@ -215,32 +167,29 @@ class WakeSleep(VAE):
             y_pred = self(x, training=training)
         log_px_z = self.log_px_given_z(x, y_pred)  # (batch, L)
         log_pz = losses.standard_normal_log_density(y_pred["z"])  # (batch, L)
-        wake = -ops.mean(log_px_z + log_pz)
         if dreams is None:
             dreams = self.dream(ops.shape(x)[0], training=training)
         z_dream, x_dream = (ops.stop_gradient(ops.convert_to_tensor(d)) for d in dreams)
         z_mean, z_log_var = self.encoder(x_dream, training=training)
-        sleep = -ops.mean(losses.gaussian_log_likelihood(z_dream, z_mean, z_log_var))
         return {
-            "wake": wake,
-            "sleep": sleep,
+            "wake": -ops.mean(log_px_z + log_pz),
+            "sleep": -ops.mean(losses.gaussian_log_likelihood(z_dream, z_mean, z_log_var)),
             "reconstruction": -ops.mean(log_px_z),
             "kl": ops.mean(losses.kl_divergence(y_pred["z_mean"], y_pred["z_log_var"])),
         }
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Return wake_loss + sleep_loss (plus regularization losses); see the class docstring."""
-        _refuse_sample_weight(sample_weight)
+        check_no_sample_weight(sample_weight)
         terms = self.phase_losses(x, y_pred, training=training)
-        self.wake_tracker.update_state(terms["wake"])
-        self.sleep_tracker.update_state(terms["sleep"])
-        self.reconstruction_tracker.update_state(terms["reconstruction"])
-        self.kl_tracker.update_state(terms["kl"])
+        for name, value in terms.items():
+            self.trackers[name].update_state(value)
         loss = terms["wake"] + terms["sleep"]
         if self.losses:  # weight decay, e.g. the paper's N(0, I) prior on θ and φ
             loss = loss + ops.sum(ops.stack(self.losses))  # JAX: no sum of a list
         return loss
 
     def get_config(self):
-        # Every constructor argument is already in VAE's config.
-        return super().get_config()
+        config = super().get_config()
+        del config["beta"]
+        return config
