@@ -13,8 +13,11 @@ typed by hand.
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
+
+from benchmarks.common import TARGET_NATS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -111,6 +114,61 @@ def markdown(after, before=None):
                       f"{before['started_utc'][:10]}, {before['machine']['cpu_model']}, "
                       f"{before['machine']['logical_cores']} cores)."]
     return "\n".join(lines) + "\n"
+
+
+def terminal_table(report):
+    """The result as the plain-text table `benchmarks.run` prints when it finishes."""
+    hw = report.get("hardware", {})
+    lines = []
+    m, load = report["machine"], report["load_average"]
+    lines.append(f"\n{m['cpu_model']}, {m['logical_cores']} logical cores; load average "
+                 f"{load['start']['1min']:.2f} at start, {load['end']['1min']:.2f} at end"
+                 + ("  ** LOADED: figures are distorted **" if report["loaded"] else ""))
+    if "limit_examples_per_s" in hw:
+        lines.append(f"matmul limit: {hw['large_matmul_gflops']:.1f} GFLOP/s (n = "
+                     f"{hw['large_matmul_n']}), {hw['model_shape_matmul_gflops']:.1f} GFLOP/s at "
+                     f"the model's shapes; {hw['training_flops_per_example'] / 1e6:.2f} MFLOP per "
+                     f"training example -> {hw['limit_examples_per_s']:,.0f} and "
+                     f"{hw['model_shape_limit_examples_per_s']:,.0f} examples/s")
+    lines.append("")
+    header = (f"{'contender':48s} {'examples/s':>10s} {'% limit':>8s} {'% model':>8s} "
+              f"{'epoch s':>8s} {'peak MiB':>9s} {'others':>7s}")
+    lines += [header, "-" * len(header)]
+    for name, e in report["contenders"].items():
+        if "examples_per_s" not in e:
+            lines.append(f"{e['label']:48s} {e.get('skipped') or 'FAILED'}")
+            continue
+        lines.append(
+            f"{e['label']:48s} {e['examples_per_s']:10,.0f} "
+            f"{100 * e.get('fraction_of_limit', math.nan):7.1f}% "
+            f"{100 * e.get('fraction_of_model_shape_limit', math.nan):7.1f}% "
+            f"{e['median_epoch_seconds']:8.2f} {e['peak_rss_mib']:9.0f} "
+            f"{100 * e['others_cpu_fraction']:6.0f}%")
+    if report["time_to_quality"]:
+        lines.append(f"\ntime to test -ELBO < {TARGET_NATS:g} nats:")
+        for name, t in report["time_to_quality"].items():
+            if t.get("seconds_to_target") is not None:
+                lines.append(f"  {name:28s} {t['seconds_to_target']:8.1f} s (epoch "
+                             f"{t['reached_at_epoch']})")
+            elif "test_nelbo" in t:
+                lines.append(f"  {name:28s} not reached in {len(t['test_nelbo'])} epochs "
+                             f"(last {t['test_nelbo'][-1]:.1f} nats)")
+            else:
+                lines.append(f"  {name:28s} {t.get('skipped') or 'FAILED'}")
+    s = report.get("importance_sampling")
+    if s and "seconds" in s:
+        lines.append(f"\nimportance sampling, k = {s['num_samples']}, {s['num_images']} digits "
+                     f"({s['backend']}): {s['seconds']:.1f} s, peak {s['peak_rss_mib']:.0f} MiB; "
+                     f"k = 5000 on 10,000 digits would take "
+                     f"{s['seconds_for_10000_images_k5000']:.0f} s")
+    lines.append("\nratios (target):")
+    for r in report["ratios"]:
+        target = "" if r["target"] is None else (
+            f"  ({'>=' if r['better'] == 'higher' else '<='} {r['target']:g}: "
+            f"{'met' if r['meets_target'] else 'NOT met'})")
+        lines.append(f"  {r['name']:66s} {r['value']:8.3f}{target}")
+    return "\n".join(lines)
+
 
 
 def replace_block(text, block):

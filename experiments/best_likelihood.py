@@ -50,11 +50,11 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vaelib import data, evaluation, models  # noqa: E402
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from chapter04_model import (  # noqa: E402  the same bookkeeping as Chapter 4's experiment
-    ROOT, RESULTS, build_vae, command, git_commit, log, machine, mean_and_se, sha256, versions)
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root
+from experiments.common import (  # noqa: E402
+    RESULTS, ROOT, build_mlp_vae, command, git_commit, log, machine, mean_and_se,
+    save_weights_only, sha256, versions)
+from vaelib import callbacks, data, evaluation  # noqa: E402
 
 RESULT_FILE = RESULTS / "best_likelihood.json"
 MODEL_FILE = RESULTS / "best_likelihood.keras"
@@ -78,7 +78,7 @@ RECIPE = {
     "learning_rate_schedule": "cosine decay over all steps to 5% (keras.optimizers.schedules.CosineDecay)",
     "batch_size": 128,
     "epochs": 800,
-    "kl_warmup_epochs": 50,  # beta = min(1, (epoch + 1) / 50)
+    "kl_warmup_epochs": 50,  # beta = min(1, (epoch + 1) / 50), by callbacks.KLAnnealing
     "steps_per_execution": 50,
     "jit_compile": "auto",
 }
@@ -87,7 +87,7 @@ EVALUATION = {"elbo_num_samples": 1, "elbo_seed": 0, "importance_samples": 5000,
 
 
 def build_model(steps_per_epoch, epochs):
-    vae = build_vae(RECIPE, beta=0.0)  # beta rises during the KL warm-up
+    vae = build_mlp_vae(RECIPE, beta=0.0)  # beta rises during the KL warm-up
     schedule = keras.optimizers.schedules.CosineDecay(
         RECIPE["learning_rate"], decay_steps=steps_per_epoch * epochs, alpha=0.05)
     vae.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule),
@@ -95,43 +95,49 @@ def build_model(steps_per_epoch, epochs):
     return vae
 
 
-def beta_at(epoch):
-    """KL weight of epoch `epoch` (from 0): a linear warm-up, then 1 (the true -ELBO)."""
-    return min(1.0, (epoch + 1) / RECIPE["kl_warmup_epochs"])
+class CurveRecorder(keras.callbacks.Callback):
+    """Record β and the loss terms every 10 epochs and at the last; refuse a NaN loss."""
+
+    def __init__(self, epochs, warmup):
+        super().__init__()
+        self.epochs, self.warmup, self.start = epochs, warmup, time.perf_counter()
+        self.curve = {"epoch": [], "beta": [], "loss": [], "reconstruction": [], "kl": [],
+                      "seconds": []}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not np.isfinite(logs["loss"]):
+            raise FloatingPointError(f"Expected a finite loss. Received: {logs['loss']} at epoch {epoch}")
+        if epoch % 10 == 9 or epoch == self.epochs - 1:
+            for name in ("loss", "reconstruction", "kl"):
+                self.curve[name].append(round(float(logs[name]), 3))
+            seconds = time.perf_counter() - self.start
+            self.curve["epoch"].append(epoch + 1)
+            self.curve["beta"].append(round(self.warmup.beta_at(epoch), 9))
+            self.curve["seconds"].append(round(seconds, 1))
+            log(f"epoch {epoch + 1}/{self.epochs}: beta {self.warmup.beta_at(epoch):.2f}, "
+                f"loss {logs['loss']:.2f}, kl {logs['kl']:.2f} ({seconds:.0f} s)")
 
 
 def train(grey, epochs):
-    """Train on freshly binarized, reshuffled digits every epoch; return the model and its curve."""
-    steps_per_epoch = math.ceil(len(grey) / RECIPE["batch_size"])
-    vae = build_model(steps_per_epoch, epochs)
-    rng = np.random.default_rng(RECIPE["binarization_seed"])
-    curve = {"epoch": [], "beta": [], "loss": [], "reconstruction": [], "kl": [], "seconds": []}
-    start = time.perf_counter()
+    """Train on freshly binarized, reshuffled digits every epoch; return the model and its curve.
+
+    `data.DynamicBinarization.draw()` gives each epoch's bits (the whole array at
+    once, so a step only slices it), handed to one `fit` call per epoch, and
+    `callbacks.KLAnnealing` warms β up linearly: β = min(1, (epoch + 1) / 50).
+    (Not the dataset itself in one `fit`: Keras reads a batch and calls
+    `on_epoch_end` before the first epoch, so the first epoch would see the second
+    draw, and the committed result would no longer be what this script gives.)
+    """
+    vae = build_model(math.ceil(len(grey) / RECIPE["batch_size"]), epochs)
+    digits = data.DynamicBinarization(grey, batch_size=RECIPE["batch_size"],
+                                      seed=RECIPE["binarization_seed"])
+    warmup = RECIPE["kl_warmup_epochs"]
+    annealing = callbacks.KLAnnealing(start=1 / warmup, stop=1.0, epochs=warmup - 1)
+    recorder = CurveRecorder(epochs, annealing)
     for epoch in range(epochs):
-        order = rng.permutation(len(grey))
-        bits = (rng.random(grey.shape, dtype=np.float32) < grey[order]).astype("float32")
-        vae.beta.assign(beta_at(epoch))
-        logs = vae.fit(bits, batch_size=RECIPE["batch_size"], epochs=epoch + 1, initial_epoch=epoch,
-                       shuffle=False, verbose=0).history
-        if not np.isfinite(logs["loss"][-1]):
-            raise FloatingPointError(f"Expected a finite loss. Received: {logs['loss'][-1]} at epoch {epoch}")
-        if epoch % 10 == 9 or epoch == epochs - 1:
-            for name in ("loss", "reconstruction", "kl"):
-                curve[name].append(round(float(logs[name][-1]), 3))
-            curve["epoch"].append(epoch + 1)
-            curve["beta"].append(beta_at(epoch))
-            curve["seconds"].append(round(time.perf_counter() - start, 1))
-            log(f"epoch {epoch + 1}/{epochs}: beta {beta_at(epoch):.2f}, loss {logs['loss'][-1]:.2f}, "
-                f"kl {logs['kl'][-1]:.2f} ({time.perf_counter() - start:.0f} s)")
-    return vae, curve
-
-
-def save_weights_only(vae, path):
-    """Save the model without its optimizer state: a fresh copy with the same weights."""
-    copy = models.VAE.from_config(vae.get_config())
-    copy.set_weights(vae.get_weights())
-    models.save_model(copy, path)
-    return copy
+        vae.fit(digits.draw(), batch_size=RECIPE["batch_size"], epochs=epoch + 1,
+                initial_epoch=epoch, shuffle=False, verbose=0, callbacks=[annealing, recorder])
+    return vae, recorder.curve
 
 
 def main():

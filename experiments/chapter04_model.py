@@ -34,12 +34,9 @@ the random initialization differs from one backend to another).
 
 import argparse
 import datetime
-import hashlib
 import json
 import os
 import pathlib
-import platform
-import subprocess
 import sys
 import time
 
@@ -50,11 +47,12 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # the same digits on every 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import vaelib  # noqa: E402
-from vaelib import data, evaluation, models  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root
+from experiments.common import (  # noqa: E402
+    RESULTS, ROOT, build_mlp_vae, command, git_commit, log, machine, mean_and_se,
+    save_weights_only, sha256, versions)
+from vaelib import data, evaluation  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 RESULT_FILE = RESULTS / "chapter04_model.json"
 MODEL_FILE = RESULTS / "chapter04_model.keras"
 
@@ -101,23 +99,9 @@ def load_data():
     return x_train_all[:n], x_train_all[n:], x_test
 
 
-def build_vae(recipe, **options):
-    """Seed Keras and build the MLP VAE a recipe describes (uncompiled); `options` go to `VAE`."""
-    keras.utils.set_random_seed(recipe["global_seed"])
-    encoder = models.build_encoder(
-        input_dim=recipe["input_dim"], hidden_units=recipe["hidden_units"],
-        latent_dim=recipe["latent_dim"], activation=recipe["activation"])
-    decoder = models.build_decoder(
-        latent_dim=recipe["latent_dim"], hidden_units=recipe["hidden_units"],
-        output_dim=recipe["input_dim"], likelihood=recipe["likelihood"],
-        activation=recipe["activation"])
-    return models.VAE(encoder, decoder, likelihood=recipe["likelihood"], estimator=recipe["estimator"],
-                      num_samples=recipe["num_samples"], seed=recipe["sampling_seed"], **options)
-
-
 def build_model():
     """Seed Keras and build Chapter 4's VAE, compiled with its optimizer."""
-    vae = build_vae(RECIPE)
+    vae = build_mlp_vae(RECIPE)
     vae.compile(optimizer=keras.optimizers.Adam(learning_rate=RECIPE["learning_rate"]),
                 jit_compile=RECIPE["jit_compile"], steps_per_execution=steps_per_execution())
     return vae
@@ -184,69 +168,6 @@ def run_prefix(x_train=None, steps=max(PREFIX_STEPS)):
         x_train = load_data()[0]
     _, _, loss_at_step = train(x_train, epochs=1, stop_after=steps)
     return loss_at_step
-
-
-def versions():
-    """Versions of Python, the libraries and the backend that produced a result."""
-    result = {"python": platform.python_version(), "keras": keras.__version__,
-              "numpy": np.__version__, "vaelib": vaelib.__version__,
-              "backend": keras.backend.backend()}
-    backend_module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[keras.backend.backend()]
-    result[backend_module] = __import__(backend_module).__version__
-    return result
-
-
-def machine():
-    """The CPU and its load, which the wall times depend on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
-            "load_average_1_5_15_min": [round(x, 2) for x in load] if load else None}
-
-
-def git_commit():
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
-def command():
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    script = pathlib.Path(sys.argv[0]).resolve()
-    try:
-        script = script.relative_to(ROOT)
-    except ValueError:
-        pass
-    return " ".join([f"KERAS_BACKEND={backend}", "python", str(script), *sys.argv[1:]])
-
-
-def mean_and_se(values):
-    return {"mean": float(np.mean(values)), "standard_error": float(np.std(values, ddof=1) / np.sqrt(len(values)))}
-
-
-def save_weights_only(vae, path):
-    """Save the model without its optimizer state (a third of the size): a fresh copy, same weights."""
-    copy = models.VAE.from_config(vae.get_config())
-    copy.build((None, RECIPE["input_dim"]))
-    copy.set_weights(vae.get_weights())
-    copy.save(path)
-    return copy
-
-
-def sha256(path):
-    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
-
-
-def log(message):
-    print(f"[{datetime.datetime.now():%H:%M:%S}] {message}", flush=True)
 
 
 def full_run():

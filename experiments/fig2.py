@@ -48,11 +48,9 @@ configuration, seed, command, versions, machine, backend and wall times.
 """
 
 import argparse
-import datetime
 import json
 import os
 import pathlib
-import platform
 import sys
 import time
 
@@ -64,7 +62,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import vaelib  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root
+from experiments.common import provenance, write_json  # noqa: E402
 from vaelib import data, evaluation, models  # noqa: E402
 from vaelib.wake_sleep import WakeSleep  # noqa: E402
 
@@ -330,39 +329,6 @@ def train_eval_subset(dataset, x_train):
 
 
 # -- records ----------------------------------------------------------------------------
-
-
-def provenance():
-    """Command, versions, backend and machine, for the result files."""
-    backend = keras.backend.backend()
-    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
-    try:
-        backend_version = __import__(module).__version__
-    except Exception:  # pragma: no cover
-        backend_version = None
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except Exception:  # pragma: no cover
-        pass
-    return {
-        "command": f"KERAS_BACKEND={backend} python " + " ".join(sys.argv),
-        "backend": backend,
-        "versions": {"python": platform.python_version(), "keras": keras.__version__,
-                     backend: backend_version, "numpy": np.__version__,
-                     "vaelib": vaelib.__version__},
-        "machine": {"cpu": cpu, "cores": os.cpu_count(), "system": platform.platform(),
-                    "load_average_1min": round(os.getloadavg()[0], 1)},
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def write_json(path, record):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(record, indent=1) + "\n")
-    temporary.replace(path)  # a reader never sees half a file
 
 
 def run_path(dataset, method, latent_dim):

@@ -2,7 +2,7 @@
 
 The script trains Chapter 4's VAE for 30 epochs and measures it by importance sampling
 (k = 5000 for each of the 10,000 test digits), which takes longer than a test may. So these
-tests check the saved result in three cheaper ways (DESIGN.md §3):
+tests check the saved result in three cheaper ways (CONTRIBUTING.md, "Experiments"):
 
 - the result file records how it was made (command, seeds, versions, machine, wall times)
   and its numbers agree with one another;

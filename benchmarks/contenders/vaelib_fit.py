@@ -1,7 +1,8 @@
 """vaelib's VAE trained with `fit()`, called as the book's chapters call it.
 
 The model is built with vaelib's public API exactly as Chapter 4 builds it
-(`build_encoder`, `build_decoder`, `VAE(..., estimator="B", num_samples=1)`),
+(`build_encoder`, `build_decoder`, `VAE(..., estimator="B", num_samples=1)`, by the
+experiments' `build_mlp_vae`),
 with the recipe's sizes and ReLU units, and compiled with the chapters'
 settings: Adam, Keras' default `jit_compile="auto"` (XLA on JAX, where it is
 what makes JAX fast; off on TensorFlow without a GPU and on PyTorch, where it
@@ -14,20 +15,12 @@ import keras
 
 from benchmarks.common import RECIPE
 from benchmarks.contenders._keras_clock import ClockCallback
-from vaelib import models
-
+from experiments.common import build_mlp_vae
 
 
 def recipe_vae(seed=0):
     """vaelib's VAE for the recipe (784-400-20 ReLU MLP, Bernoulli decoder), weights seeded."""
-    keras.utils.set_random_seed(seed)
-    encoder = models.build_encoder(
-        input_dim=RECIPE["input_dim"], hidden_units=RECIPE["hidden_units"],
-        latent_dim=RECIPE["latent_dim"], activation=RECIPE["activation"])
-    decoder = models.build_decoder(
-        latent_dim=RECIPE["latent_dim"], hidden_units=RECIPE["hidden_units"],
-        output_dim=RECIPE["input_dim"], likelihood="bernoulli", activation=RECIPE["activation"])
-    return models.VAE(encoder, decoder, likelihood="bernoulli", estimator="B", num_samples=1, seed=1)
+    return build_mlp_vae({**RECIPE, "global_seed": seed, "sampling_seed": 1})
 
 
 def train(x_train, clock, options):
