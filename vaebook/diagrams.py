@@ -57,7 +57,7 @@ def _canvas(ax, width, height, fig=None, rect=(0.0, 0.0, 1.0, 1.0)):
     if ax is None:
         if fig is None:
             scale = _column_width() / DESIGN_WIDTH
-            fig = Figure(figsize=(scale * width, scale * height))
+            fig = Figure(figsize=(scale * width, scale * height), layout="none")  # placed by hand
         ax = fig.add_axes(rect)
     ax.set_xlim(0, width)
     ax.set_ylim(0, height)
@@ -382,7 +382,7 @@ def reparameterization_graphs():
     panel_height, legend_height = 3.95, 0.85
     total = panel_height + legend_height
     scale = _column_width() / DESIGN_WIDTH
-    fig = Figure(figsize=(scale * DESIGN_WIDTH, scale * total))
+    fig = Figure(figsize=(scale * DESIGN_WIDTH, scale * total), layout="none")
     for i, name in enumerate(("before", "after")):
         _, ax = _canvas(None, DESIGN_WIDTH / 2, panel_height, fig=fig,
                         rect=(i / 2, legend_height / total, 0.5, panel_height / total))
