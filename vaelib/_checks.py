@@ -17,8 +17,10 @@ import numpy as np
 # -- numbers and options --------------------------------------------------------
 
 
-def check_positive_int(name, value):
-    """Return `value` if it is a positive integer, else raise `ValueError`."""
+def check_positive_int(name, value, optional=False):
+    """Return `value` if it is a positive integer (or None if `optional`), else raise."""
+    if optional and value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(
             f"Expected `{name}` to be a positive integer. Received: {name}={value!r}"

@@ -42,11 +42,11 @@ class Autoencoder(VAE):
         """
         if epsilon is not None:
             raise ValueError(
-                "Expected no noise `epsilon`: an Autoencoder's code is z = μ_φ(x), so it has "
-                "no ELBO or importance-sampled likelihood to estimate. Received: epsilon "
-                f"of shape {tuple(epsilon.shape)}")
+                "Expected no noise `epsilon`: an Autoencoder's code is z = μ_φ(x), so "
+                "it has no ELBO or importance-sampled likelihood to estimate. "
+                f"Received: epsilon of shape {tuple(epsilon.shape)}")
         zeros = ops.zeros_like(ops.expand_dims(z_mean, 1))  # (batch, 1, J)
-        return reparameterize(z_mean, z_log_var, zeros)  # μ + σ·0: z_log_var gets a zero gradient
+        return reparameterize(z_mean, z_log_var, zeros)  # μ + σ·0: a zero gradient
 
     def regularizer_loss(self, y_pred):
         """None: the loss is the reconstruction term alone."""

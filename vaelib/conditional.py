@@ -98,8 +98,8 @@ class ConditionalVAE(VAE):
 
     def decoder_inputs(self, z, inputs):
         """[z, y]: each of the L samples of example b with b's label, rows b·L + l."""
-        labels = ops.cast(inputs[1], z.dtype)  # (batch, K)
-        return [super().decoder_inputs(z, inputs), ops.repeat(labels, ops.shape(z)[1], axis=0)]
+        labels = ops.repeat(ops.cast(inputs[1], z.dtype), ops.shape(z)[1], axis=0)
+        return [super().decoder_inputs(z, inputs), labels]  # (batch·L, J) and (batch·L, K)
 
     def log_px_given_z(self, inputs, y_pred):
         """log p_θ(x|z⁽ˡ⁾, y), `(batch, L)`: `inputs` is the pair [x, labels]."""

@@ -1,4 +1,4 @@
-"""The reparameterization trick (paper §2.4; its Gaussian form is Eq. 10), and a variance floor."""
+"""The reparameterization trick (paper §2.4, Eq. 10), and a floor under learned variances."""
 
 import keras
 from keras import ops
@@ -18,7 +18,8 @@ def reparameterize(z_mean, z_log_var, epsilon):
     Returns:
         z with the shape of `epsilon`.
     """
-    z_mean, z_log_var, epsilon = (ops.convert_to_tensor(a) for a in (z_mean, z_log_var, epsilon))
+    z_mean, z_log_var = ops.convert_to_tensor(z_mean), ops.convert_to_tensor(z_log_var)
+    epsilon = ops.convert_to_tensor(epsilon)
     if len(epsilon.shape) == 3:
         z_mean = ops.expand_dims(z_mean, 1)  # (batch, 1, latent_dim)
         z_log_var = ops.expand_dims(z_log_var, 1)  # (batch, 1, latent_dim)
@@ -46,17 +47,19 @@ class Sampling(keras.layers.Layer):
 
     def __init__(self, num_samples=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.num_samples = None if num_samples is None else check_positive_int(
-            "num_samples", num_samples)
+        self.num_samples = check_positive_int("num_samples", num_samples, optional=True)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs):
         z_mean, z_log_var = inputs
+        return reparameterize(z_mean, z_log_var, self.noise(z_mean))
+
+    def noise(self, z_mean):
+        """ε ~ N(0, I) from the layer's stream: `(batch, [L,] latent_dim)`."""
         batch, latent_dim = ops.shape(z_mean)[0], ops.shape(z_mean)[1]
-        shape = (batch, *self._samples_axis(), latent_dim)  # (batch, [L,] J)
-        epsilon = keras.random.normal(shape, seed=self.seed_generator, dtype=z_mean.dtype)
-        return reparameterize(z_mean, z_log_var, epsilon)
+        shape = (batch, *self._samples_axis(), latent_dim)
+        return keras.random.normal(shape, seed=self.seed_generator, dtype=z_mean.dtype)
 
     def compute_output_shape(self, input_shape):
         batch, latent_dim = tuple(input_shape[0])

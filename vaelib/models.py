@@ -168,17 +168,16 @@ class VAE(CheckedFit, keras.Model):
         """
         z_mean, z_log_var = self.encoder(inputs, training=training)
         z = self.sample_z(z_mean, z_log_var, epsilon)  # (batch, L, J)
-        batch, num_samples = ops.shape(z)[0], ops.shape(z)[1]
         outputs = self.decoder(self.decoder_inputs(z, inputs), training=training)
-        outputs = [ops.reshape(o, (batch, num_samples, -1))  # (batch, L, D)
-                   for o in keras.tree.flatten(outputs)]
+        shape = (ops.shape(z)[0], ops.shape(z)[1], -1)  # each output as (batch, L, D)
         names = ["logits"] if self.likelihood == "bernoulli" else ["x_mean", "x_log_var"]
-        return {"z_mean": z_mean, "z_log_var": z_log_var, "z": z, **dict(zip(names, outputs))}
+        outputs = [ops.reshape(o, shape) for o in keras.tree.flatten(outputs)]
+        return dict(z_mean=z_mean, z_log_var=z_log_var, z=z, **dict(zip(names, outputs)))
 
     def sample_z(self, z_mean, z_log_var, epsilon=None):
-        """z = μ + σ ⊙ ε (Eq. 10), shape `(batch, L, J)`; ε drawn if not given."""
+        """z = μ + σ ⊙ ε (Eq. 10), `(batch, L, J)`; ε from the `Sampling` layer's stream."""
         if epsilon is None:
-            return self.sampling([z_mean, z_log_var])
+            epsilon = self.sampling.noise(z_mean)  # (batch, L, J)
         return reparameterize(z_mean, z_log_var, epsilon)
 
     def decoder_inputs(self, z, inputs):
@@ -197,8 +196,8 @@ class VAE(CheckedFit, keras.Model):
         """log p_θ(z⁽ˡ⁾) - log q_φ(z⁽ˡ⁾|x) per sample, `(batch, L)`: averaged, estimator
         A's -KL (Eq. 6); plus `log_px_given_z`, the log importance weight of z⁽ˡ⁾."""
         z = y_pred["z"]  # (batch, L, J)
-        log_q = losses.gaussian_log_likelihood(
-            z, ops.expand_dims(y_pred["z_mean"], 1), ops.expand_dims(y_pred["z_log_var"], 1))
+        mean, log_var = (ops.expand_dims(y_pred[k], 1) for k in ("z_mean", "z_log_var"))
+        log_q = losses.gaussian_log_likelihood(z, mean, log_var)  # (batch, L)
         return losses.standard_normal_log_density(z) - log_q
 
     def kl_divergence(self, y_pred):
@@ -228,8 +227,6 @@ class VAE(CheckedFit, keras.Model):
         if self.losses:  # weight decay, e.g. the paper's N(0, I) prior on θ
             loss = loss + ops.sum(ops.stack(self.losses))  # JAX: no sum of a list
         return loss
-
-    # -- data in, results out ---------------------------------------------------
 
     def check_inputs(self, x, name="x"):
         """Return `x` as float32 NumPy, checked: shape, finite, in the decoder's range."""

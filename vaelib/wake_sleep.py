@@ -135,7 +135,8 @@ class WakeSleep(VAE):
         if self.likelihood == "bernoulli":
             logits = outputs[0]
             if noise is None:
-                noise = keras.random.uniform(ops.shape(logits), seed=self.dream_seed_generator)
+                noise = keras.random.uniform(ops.shape(logits),
+                                             seed=self.dream_seed_generator)
             noise = ops.convert_to_tensor(noise, logits.dtype)
             x = ops.cast(ops.less(noise, ops.sigmoid(logits)), logits.dtype)
         else:
