@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -18,34 +19,35 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def draw(report, path):
-    """Write the chart of `report` (a dict, as in the JSON) to `path`; return the path."""
+    """Write the chart of `report` (a dict, as in the JSON) to `path`; return the path.
+
+    Drawn in the book's figure style (`vaebook.style`), as wide as the website's column
+    and saved at 2x, since the README and the book's Performance page show it.
+    """
+    from vaebook import style
+
+    style.use()
     rows = [(e["label"], e["examples_per_s"], e["group"])
             for e in report["contenders"].values() if "examples_per_s" in e]
     rows.sort(key=lambda row: row[1])
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.8))
+    fig, ax = plt.subplots(figsize=(style.FULL_WIDTH, 0.32 * len(rows) + 1.4))
     colours = {"vaelib": "C0", "pytorch": "C1", "keras": "C2"}
     bars = ax.barh([r[0] for r in rows], [r[1] for r in rows],
                    color=[colours.get(r[2], "C7") for r in rows])
     for bar, (_, rate, _) in zip(bars, rows):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {rate:,.0f}",
-                va="center", fontsize=8)
-    ax.set_xlabel("training examples per second (median epoch after a warm-up epoch)")
-    m, hw = report["machine"], report.get("hardware", {})
-    title = f"{m['cpu_model']}, {m['logical_cores']} cores"
+                va="center", fontsize=style.SMALL_PT)
+    ax.set_xlabel("training examples per second")
+    hw = report.get("hardware", {})
     if "limit_examples_per_s" in hw:
-        title += (f"; matmul limit {hw['limit_examples_per_s']:,.0f} examples/s "
-                  f"({hw['large_matmul_gflops']:.0f} GFLOP/s)")
-    title += f"\nmode: {report['mode']}"
-    if report.get("loaded"):
-        title += f", LOADED machine (load {report['load_average']['start']['1min']:.1f} at start)"
-    ax.set_title(title, fontsize=9)
+        ax.set_title(f"{report['machine']['logical_cores']}-core CPU; its matmul rate allows at "
+                     f"most {hw['limit_examples_per_s']:,.0f} examples/s", loc="right")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
-    ax.legend(handles, ["vaelib", "PyTorch baselines", "Keras baselines"], loc="lower right",
-              fontsize=8)
-    ax.margins(x=0.15)
-    fig.tight_layout()
+    ax.legend(handles, ["vaelib", "PyTorch baselines", "Keras baselines"], loc="lower right")
+    ax.margins(x=0.18)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
     path = Path(path)
-    fig.savefig(path, dpi=120)
+    style.save(fig, path)
     plt.close(fig)
     return path
 

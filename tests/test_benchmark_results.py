@@ -1,7 +1,7 @@
 """The committed benchmark results and the tables shown from them agree (no figure typed by hand).
 
-`python -m benchmarks.report` writes `benchmarks/results/latest.md` from `latest.json` (and the
-"before" run) and puts the same Markdown in README.md; the book's Performance page includes the
+`python -m benchmarks.report` writes `benchmarks/results/latest.md` from `latest.json` and puts
+the same Markdown in README.md; the book's Performance page includes the
 file. These tests recompute the Markdown from the committed JSON files.
 """
 
@@ -13,13 +13,12 @@ import pytest
 from benchmarks import report
 
 RESULTS = pathlib.Path(report.RESULTS)
-LATEST, BEFORE = RESULTS / "latest.json", RESULTS / "before_speed_work.json"
+LATEST = RESULTS / "latest.json"
 
 
 @pytest.fixture(scope="module")
 def expected():
-    before = json.loads(BEFORE.read_text()) if BEFORE.exists() else None
-    return report.markdown(json.loads(LATEST.read_text()), before)
+    return report.markdown(json.loads(LATEST.read_text()))
 
 
 def test_latest_result_is_a_full_measurement():
