@@ -10,8 +10,8 @@ backend, and draws two panels in the book's figure style (`vaebook.style`):
 - one statically binarized MNIST test digit of each class (`vaelib.data.load_mnist(binarization=
   "static", seed=0)`, the data of Chapter 4) above its reconstruction E[x | z = μ_φ(x)].
 
-The PNG is saved at twice the figure's screen resolution and as 8-bit grey levels, which keeps it
-small. Every random draw is seeded, so the figure is the same on every run of the same backend.
+The PNG is saved by `vaebook.style.save`: at twice the figure's screen resolution, with the
+size of its smallest text recorded for the browser test. Every random draw is seeded, so the figure is the same on every run of the same backend.
 """
 
 import json
@@ -29,7 +29,6 @@ RECORD = ROOT / "experiments" / "results" / "chapter04_model.json"
 OUTPUT = ROOT / "images" / "landing.png"
 
 SAMPLE_SEED = 0  # the noise of the 20 samples z ~ N(0, I)
-WIDTH_INCHES = 7.2  # the website's content column, 720 CSS px at 1280 px (_static/book.css), at 100 dpi
 MAX_BYTES = 300_000
 
 
@@ -56,15 +55,17 @@ def draw(model, digits):
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from vaebook import style
     from vaelib import plots
 
     samples = model.sample(20, seed=SAMPLE_SEED)  # E[x | z], z ~ N(0, I)
     reconstructions = model.reconstruct(digits)  # E[x | z = μ_φ(x)]
     # Two panels of 2 x 10 images, each as wide as the figure: the width sets the scale.
-    panel = WIDTH_INCHES * plots.tile(samples, 10).shape[0] / plots.tile(samples, 10).shape[1]
+    width = style.FULL_WIDTH  # the website's content column
+    panel = width * plots.tile(samples, 10).shape[0] / plots.tile(samples, 10).shape[1]
     title, gap = 0.32, 0.12  # inches above each panel for its title, and between the panels
     height = 2 * (panel + title) + gap
-    fig = plt.figure(figsize=(WIDTH_INCHES, height))
+    fig = plt.figure(figsize=(width, height), layout="none")  # panels placed by hand
     bottom = fig.add_axes((0.0, 0.0, 1.0, panel / height))
     top = fig.add_axes((0.0, (panel + title + gap) / height, 1.0, panel / height))
     plots.image_grid(samples, ncols=10, ax=top,
@@ -93,9 +94,8 @@ def main():
     _, (x_test, y_test) = data.load_mnist(binarization="static", seed=0)
     fig = draw(model, one_test_digit_per_class(x_test, y_test))
     OUTPUT.parent.mkdir(exist_ok=True)
-    fig.savefig(OUTPUT, dpi=2 * fig.dpi, facecolor="white")  # 2 pixels per pixel of the screen
+    vaebook.style.save(fig, OUTPUT)  # 2x, with the size of its smallest text recorded
     plt.close(fig)
-    Image.open(OUTPUT).convert("L").save(OUTPUT, optimize=True)  # grey levels: a third of the size
     size = OUTPUT.stat().st_size
     width, height = Image.open(OUTPUT).size
     print(f"{OUTPUT.relative_to(ROOT)}: {width} x {height} px, {size / 1000:.0f} kB")
