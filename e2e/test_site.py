@@ -589,6 +589,23 @@ def _phone_view(browser, site, base_url, path, screenshots, settle_redirect=None
     return problems
 
 
+def _finish_desktop(page, site, base_url, path, screenshots, facts, problems):
+    """What every page gets after its own checks: favicon, reader view, screenshot, solutions."""
+    _check_favicon(page, site, base_url, problems)
+    _check_reader_view(page, site, base_url, "desktop", problems)
+    _screenshot(page, screenshots, path)
+    _check_solutions(page, problems)
+    _log(screenshots, path, facts, problems)
+
+
+def _both_widths(browser, site, base_url, path, screenshots, problems, settle_redirect=None):
+    """The desktop `problems` and the phone view's, each written under screenshots/, as one list."""
+    phone = _phone_view(browser, site, base_url, path, screenshots, settle_redirect)
+    _report(screenshots, path, "desktop", problems)
+    _report(screenshots, path, "phone", phone)
+    return [f"[desktop] {p}" for p in problems] + [f"[phone] {p}" for p in phone]
+
+
 # --- the tests ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("entry", ENTRIES)
@@ -617,17 +634,10 @@ def test_page(entry, site, base_url, browser, screenshots):
                     problems.append(f"the download button serves another notebook: {href}")
         elif colab:
             problems.append(f"Colab button on a page that is not a notebook: {colab}")
-        _check_favicon(page, site, base_url, problems)
-        _check_reader_view(page, site, base_url, "desktop", problems)
-        _screenshot(page, screenshots, path)
-        _check_solutions(page, problems)
-        _log(screenshots, path, facts, problems)
+        _finish_desktop(page, site, base_url, path, screenshots, facts, problems)
     finally:
         context.close()
-    phone = _phone_view(browser, site, base_url, path, screenshots)
-    _report(screenshots, path, "desktop", problems)
-    _report(screenshots, path, "phone", phone)
-    report = [f"[desktop] {p}" for p in problems] + [f"[phone] {p}" for p in phone]
+    report = _both_widths(browser, site, base_url, path, screenshots, problems)
     assert not report, f"{path}:\n" + "\n".join(report)
 
 
@@ -653,18 +663,20 @@ def test_pages_outside_the_toc(site, base_url, browser, screenshots):
         try:
             follow_redirect(page, settle, problems)
             facts = _check_page(page, site, base_url, problems)
-            _check_favicon(page, site, base_url, problems)
-            _check_reader_view(page, site, base_url, "desktop", problems)
-            _screenshot(page, screenshots, path)
-            _check_solutions(page, problems)
-            _log(screenshots, path, facts, problems)
+            _finish_desktop(page, site, base_url, path, screenshots, facts, problems)
         finally:
             context.close()
-        phone = _phone_view(browser, site, base_url, path, screenshots, follow_redirect)
-        _report(screenshots, path, "desktop", problems)
-        _report(screenshots, path, "phone", phone)
-        report += [f"{path} [desktop]: {p}" for p in problems] + [f"{path} [phone]: {p}" for p in phone]
+        report += [f"{path} {p}" for p in _both_widths(
+            browser, site, base_url, path, screenshots, problems, follow_redirect)]
     assert not report, "\n".join(report)
+
+
+def _assert_no_raw_tex(found):
+    """No result of a search shows raw TeX in its title or snippet."""
+    for result in found:
+        for part in ("title", "snippet"):
+            raw = _RAW_TEX.findall(result[part])
+            assert not raw, f"raw TeX {raw} in the {part} of the result {result['href']}: {result[part][:200]!r}"
 
 
 def _search_results(page, settle):
@@ -721,10 +733,7 @@ def test_search_finds_the_elbo(site, base_url, browser, screenshots):
             assert any(p.endswith(f"/{entry}.html") for p in pages), f"{entry} mentions the ELBO, not found: {sorted(pages)}"
         (home,) = [doc for doc, terms in BOOK_INDEX.items() if "ELBO" in terms]
         assert pages[0].endswith(f"/{home}.html"), f"the first result for ELBO is {pages[0]}, not {home}: {pages}"
-        for result in found:
-            for part in ("title", "snippet"):
-                raw = _RAW_TEX.findall(result[part])
-                assert not raw, f"raw TeX {raw} in the {part} of the result {result['href']}: {result[part][:200]!r}"
+        _assert_no_raw_tex(found)
     finally:
         context.close()
     assert not problems, "\n".join(problems)
@@ -736,10 +745,7 @@ def test_search_results_show_no_raw_tex(query, site, base_url, browser):
     try:
         found = _search_results(page, settle)
         assert found, f"nothing found for {query!r}"
-        for result in found:
-            for part in ("title", "snippet"):
-                raw = _RAW_TEX.findall(result[part])
-                assert not raw, f"raw TeX {raw} in the {part} of the result {result['href']}: {result[part][:200]!r}"
+        _assert_no_raw_tex(found)
     finally:
         context.close()
     assert not problems, "\n".join(problems)

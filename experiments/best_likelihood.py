@@ -51,13 +51,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root
-from experiments.common import (  # noqa: E402
-    RESULTS, ROOT, build_mlp_vae, command, git_commit, log, machine, mean_and_se,
-    save_weights_only, sha256, versions)
+from experiments import common  # noqa: E402  the builder and the record of a run
 from vaelib import callbacks, data, evaluation  # noqa: E402
 
-RESULT_FILE = RESULTS / "best_likelihood.json"
-MODEL_FILE = RESULTS / "best_likelihood.keras"
+RESULT_FILE = common.RESULTS / "best_likelihood.json"
+MODEL_FILE = common.RESULTS / "best_likelihood.keras"
 
 RECIPE = {
     "global_seed": 2024,  # keras.utils.set_random_seed: weight initialization
@@ -87,7 +85,7 @@ EVALUATION = {"elbo_num_samples": 1, "elbo_seed": 0, "importance_samples": 5000,
 
 
 def build_model(steps_per_epoch, epochs):
-    vae = build_mlp_vae(RECIPE, beta=0.0)  # beta rises during the KL warm-up
+    vae = common.build_mlp_vae(RECIPE, beta=0.0)  # beta rises during the KL warm-up
     schedule = keras.optimizers.schedules.CosineDecay(
         RECIPE["learning_rate"], decay_steps=steps_per_epoch * epochs, alpha=0.05)
     vae.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule),
@@ -114,7 +112,7 @@ class CurveRecorder(keras.callbacks.Callback):
             self.curve["epoch"].append(epoch + 1)
             self.curve["beta"].append(round(self.warmup.beta_at(epoch), 9))
             self.curve["seconds"].append(round(seconds, 1))
-            log(f"epoch {epoch + 1}/{self.epochs}: beta {self.warmup.beta_at(epoch):.2f}, "
+            common.log(f"epoch {epoch + 1}/{self.epochs}: beta {self.warmup.beta_at(epoch):.2f}, "
                 f"loss {logs['loss']:.2f}, kl {logs['kl']:.2f} ({seconds:.0f} s)")
 
 
@@ -156,39 +154,39 @@ def main():
               "description": "A larger single-stochastic-layer MNIST VAE (784-512-512-50 ReLU MLPs, "
                              "Bernoulli decoder), dynamically binarized, KL warm-up, cosine learning "
                              "rate; test ELBO and importance-sampled test log-likelihood (nats per digit).",
-              "command": command(), "started_utc": started.isoformat(timespec="seconds"),
-              "git_commit": git_commit(), "recipe": recipe, "evaluation": EVALUATION,
-              "versions": versions(), "machine_at_start": machine()}
+              "command": common.command(), "started_utc": started.isoformat(timespec="seconds"),
+              "git_commit": common.git_commit(), "recipe": recipe, "evaluation": EVALUATION,
+              "versions": common.versions(), "machine_at_start": common.machine()}
     (train_set, _), (x_test, _) = data.load_mnist(binarization="dynamic", seed=RECIPE["data_seed"])
     grey = train_set.images  # (60000, 784) grey levels in [0, 1]
-    log(f"training on {keras.backend.backend()} for {args.epochs} epochs")
+    common.log(f"training on {keras.backend.backend()} for {args.epochs} epochs")
     tick = time.perf_counter()
     vae, curve = train(grey, args.epochs)
     training_s = time.perf_counter() - tick
     result["training_curve"] = curve
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    restored = save_weights_only(vae, model_file)
+    restored = common.save_weights_only(vae, model_file)
     assert all(np.array_equal(a, b) for a, b in zip(vae.get_weights(), restored.get_weights()))
-    result["model_file"] = {"path": str(model_file.resolve().relative_to(ROOT)) if model_file.resolve().is_relative_to(ROOT) else str(model_file),
-                            "bytes": model_file.stat().st_size, "sha256": sha256(model_file)}
+    result["model_file"] = {"path": str(model_file.resolve().relative_to(common.ROOT)) if model_file.resolve().is_relative_to(common.ROOT) else str(model_file),
+                            "bytes": model_file.stat().st_size, "sha256": common.sha256(model_file)}
 
     tick = time.perf_counter()
     elbo = evaluation.elbo(restored, x_test, num_samples=EVALUATION["elbo_num_samples"],
                            seed=EVALUATION["elbo_seed"])
     elbo_s = time.perf_counter() - tick
-    log(f"test ELBO {elbo.mean():.2f}; importance sampling on {args.is_digits} digits next")
+    common.log(f"test ELBO {elbo.mean():.2f}; importance sampling on {args.is_digits} digits next")
     tick = time.perf_counter()
     log_px = evaluation.log_likelihood(restored, x_test[:args.is_digits],
                                        num_samples=EVALUATION["importance_samples"],
                                        seed=EVALUATION["importance_seed"])
     log_px_s = time.perf_counter() - tick
-    log(f"test log p(x) {log_px.mean():.2f} in {log_px_s:.0f} s")
-    result["test"] = {"digits": len(x_test), "elbo": mean_and_se(elbo),
+    common.log(f"test log p(x) {log_px.mean():.2f} in {log_px_s:.0f} s")
+    result["test"] = {"digits": len(x_test), "elbo": common.mean_and_se(elbo),
                       "importance_sampled_digits": int(len(log_px)),
-                      "log_likelihood_k5000": mean_and_se(log_px),
+                      "log_likelihood_k5000": common.mean_and_se(log_px),
                       "nll_k5000": float(-log_px.mean()),
-                      "gap_log_likelihood_minus_elbo": mean_and_se(log_px - elbo[:len(log_px)]),
+                      "gap_log_likelihood_minus_elbo": common.mean_and_se(log_px - elbo[:len(log_px)]),
                       # Per-digit values of the first 500, for a chapter that recomputes a few.
                       "first_500_log_likelihood_k5000": [round(float(v), 4) for v in log_px[:500]]}
     m = EVALUATION["train_subset_size"]  # the same on training digits: how much it overfits
@@ -197,14 +195,14 @@ def main():
                                              num_samples=EVALUATION["importance_samples"],
                                              seed=EVALUATION["importance_seed"])
     result["train_subset"] = {"digits": m, "which": f"the first {m} training digits, binarized once",
-                              "log_likelihood_k5000": mean_and_se(train_log_px)}
-    log(f"first {m} training digits: log p(x) {train_log_px.mean():.2f}")
+                              "log_likelihood_k5000": common.mean_and_se(train_log_px)}
+    common.log(f"first {m} training digits: log p(x) {train_log_px.mean():.2f}")
     result["wall_time_s"] = {"training": round(training_s, 1), "test_elbo": round(elbo_s, 1),
                              "test_log_likelihood_k5000": round(log_px_s, 1),
                              "total": round(time.perf_counter() - start, 1)}
-    result["machine_at_end"] = machine()
+    result["machine_at_end"] = common.machine()
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    log(f"wrote {args.out} and {model_file} ({model_file.stat().st_size / 2**20:.1f} MiB)")
+    common.log(f"wrote {args.out} and {model_file} ({model_file.stat().st_size / 2**20:.1f} MiB)")
 
 
 if __name__ == "__main__":

@@ -48,13 +48,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root
-from experiments.common import (  # noqa: E402
-    RESULTS, ROOT, build_mlp_vae, command, git_commit, log, machine, mean_and_se,
-    save_weights_only, sha256, versions)
+from experiments import common  # noqa: E402  the builder and the record of a run
 from vaelib import data, evaluation  # noqa: E402
 
-RESULT_FILE = RESULTS / "chapter04_model.json"
-MODEL_FILE = RESULTS / "chapter04_model.keras"
+RESULT_FILE = common.RESULTS / "chapter04_model.json"
+MODEL_FILE = common.RESULTS / "chapter04_model.keras"
 
 # Chapter 4's recipe (chapters/04_training_a_vae.ipynb).
 RECIPE = {
@@ -101,7 +99,7 @@ def load_data():
 
 def build_model():
     """Seed Keras and build Chapter 4's VAE, compiled with its optimizer."""
-    vae = build_mlp_vae(RECIPE)
+    vae = common.build_mlp_vae(RECIPE)
     vae.compile(optimizer=keras.optimizers.Adam(learning_rate=RECIPE["learning_rate"]),
                 jit_compile=RECIPE["jit_compile"], steps_per_execution=steps_per_execution())
     return vae
@@ -179,49 +177,49 @@ def full_run():
         "description": "Chapter 4's MNIST VAE (784-500-20 tanh MLPs, Bernoulli decoder, estimator B), "
                        "trained with Chapter 4's recipe; its test ELBO and importance-sampled "
                        "test log-likelihood (nats per digit).",
-        "command": command(),
+        "command": common.command(),
         "started_utc": started.isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
+        "git_commit": common.git_commit(),
         "recipe": RECIPE,
         "evaluation": EVALUATION,
-        "versions": versions(),
-        "machine_at_start": machine(),
+        "versions": common.versions(),
+        "machine_at_start": common.machine(),
     }
     x_train, x_val, x_test = load_data()
-    log(f"training on {keras.backend.backend()} for {RECIPE['epochs']} epochs")
+    common.log(f"training on {keras.backend.backend()} for {RECIPE['epochs']} epochs")
     tick = time.perf_counter()
     vae, history, loss_at_step = train(x_train, x_val)
     training_s = time.perf_counter() - tick
-    log(f"trained in {training_s:.0f} s; last validation loss {history['val_loss'][-1]:.2f}")
+    common.log(f"trained in {training_s:.0f} s; last validation loss {history['val_loss'][-1]:.2f}")
     result["history"] = {name: [float(v) for v in values] for name, values in history.items()}
 
-    RESULTS.mkdir(exist_ok=True)
-    saved = save_weights_only(vae, MODEL_FILE)
+    common.RESULTS.mkdir(exist_ok=True)
+    saved = common.save_weights_only(vae, MODEL_FILE)
     restored = keras.models.load_model(MODEL_FILE, safe_mode=True)
     for model in (saved, restored):  # the file holds exactly the trained weights
         assert all(np.array_equal(a, b) for a, b in zip(vae.get_weights(), model.get_weights()))
-    result["model_file"] = {"path": str(MODEL_FILE.relative_to(ROOT)), "bytes": MODEL_FILE.stat().st_size,
-                            "sha256": sha256(MODEL_FILE)}
+    result["model_file"] = {"path": str(MODEL_FILE.relative_to(common.ROOT)), "bytes": MODEL_FILE.stat().st_size,
+                            "sha256": common.sha256(MODEL_FILE)}
 
     tick = time.perf_counter()
     elbo = evaluation.elbo(restored, x_test, num_samples=EVALUATION["elbo_num_samples"],
                            seed=EVALUATION["elbo_seed"])
     elbo_s = time.perf_counter() - tick
-    log(f"test ELBO {elbo.mean():.2f} in {elbo_s:.1f} s; importance sampling with k = "
+    common.log(f"test ELBO {elbo.mean():.2f} in {elbo_s:.1f} s; importance sampling with k = "
         f"{EVALUATION['importance_samples']} next")
     tick = time.perf_counter()
     log_px = evaluation.log_likelihood(restored, x_test, num_samples=EVALUATION["importance_samples"],
                                        seed=EVALUATION["importance_seed"])
     log_px_s = time.perf_counter() - tick
-    log(f"test log p(x) {log_px.mean():.2f} in {log_px_s:.0f} s")
+    common.log(f"test log p(x) {log_px.mean():.2f} in {log_px_s:.0f} s")
     n = EVALUATION["subset_size"]
     result["test"] = {
         "digits": len(x_test),
-        "elbo": mean_and_se(elbo),
-        "log_likelihood_k5000": mean_and_se(log_px),
+        "elbo": common.mean_and_se(elbo),
+        "log_likelihood_k5000": common.mean_and_se(log_px),
         "nll_k5000": float(-log_px.mean()),
-        "gap_log_likelihood_minus_elbo": mean_and_se(log_px - elbo),
-        f"first_{n}_log_likelihood_k5000": mean_and_se(log_px[:n]),
+        "gap_log_likelihood_minus_elbo": common.mean_and_se(log_px - elbo),
+        f"first_{n}_log_likelihood_k5000": common.mean_and_se(log_px[:n]),
         # Per-digit values of the first 10 digits, for tests that recompute a few.
         "first_10_elbo": [float(v) for v in elbo[:10]],
         "first_10_log_likelihood_k5000": [float(v) for v in log_px[:10]],
@@ -235,12 +233,12 @@ def full_run():
     train_log_px = evaluation.log_likelihood(restored, x_train[:m], num_samples=EVALUATION["importance_samples"],
                                              seed=EVALUATION["importance_seed"])
     train_s = time.perf_counter() - tick
-    log(f"first {m} training digits: ELBO {train_elbo.mean():.2f}, log p(x) {train_log_px.mean():.2f}")
+    common.log(f"first {m} training digits: ELBO {train_elbo.mean():.2f}, log p(x) {train_log_px.mean():.2f}")
     result["train_subset"] = {
         "digits": m, "which": f"the first {m} of the 50,000 training digits",
-        "elbo": mean_and_se(train_elbo),
-        "log_likelihood_k5000": mean_and_se(train_log_px),
-        f"test_first_{m}_log_likelihood_k5000": mean_and_se(log_px[:m]),
+        "elbo": common.mean_and_se(train_elbo),
+        "log_likelihood_k5000": common.mean_and_se(train_log_px),
+        f"test_first_{m}_log_likelihood_k5000": common.mean_and_se(log_px[:m]),
     }
     result["prefix"] = {"steps": list(PREFIX_STEPS), "by_backend": {keras.backend.backend(): {
         "loss_at_step": loss_at_step, "command": result["command"], "versions": result["versions"],
@@ -249,9 +247,9 @@ def full_run():
                              "test_log_likelihood_k5000": round(log_px_s, 1),
                              "train_subset_elbo_and_log_likelihood": round(train_s, 1),
                              "total": round(time.perf_counter() - start, 1)}
-    result["machine_at_end"] = machine()
+    result["machine_at_end"] = common.machine()
     RESULT_FILE.write_text(json.dumps(result, indent=1) + "\n")
-    log(f"wrote {RESULT_FILE.relative_to(ROOT)} and {MODEL_FILE.relative_to(ROOT)} "
+    common.log(f"wrote {RESULT_FILE.relative_to(common.ROOT)} and {MODEL_FILE.relative_to(common.ROOT)} "
         f"({MODEL_FILE.stat().st_size / 2**20:.1f} MiB)")
 
 
@@ -261,12 +259,12 @@ def prefix_only():
     tick = time.perf_counter()
     loss_at_step = run_prefix()
     record = {"loss_at_step": loss_at_step, "steps_per_execution": steps_per_execution(),
-              "command": command(), "versions": versions(),
-              "machine": machine(), "wall_time_s": round(time.perf_counter() - tick, 1),
+              "command": common.command(), "versions": common.versions(),
+              "machine": common.machine(), "wall_time_s": round(time.perf_counter() - tick, 1),
               "source": "--prefix-only"}
     result["prefix"]["by_backend"][keras.backend.backend()] = record
     RESULT_FILE.write_text(json.dumps(result, indent=1) + "\n")
-    log(f"{keras.backend.backend()}: loss after steps {loss_at_step}")
+    common.log(f"{keras.backend.backend()}: loss after steps {loss_at_step}")
 
 
 def main(argv=None):

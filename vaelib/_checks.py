@@ -243,25 +243,25 @@ def check_decoder_options(likelihood, variance, mean_activation, min_log_var):
             f"mean_activation={mean_activation!r}, variance={variance!r}, "
             f"min_log_var={min_log_var!r} with likelihood='bernoulli'"
         )
-    if min_log_var is not None and variance != "learned":
-        raise ValueError(
-            "Expected `min_log_var` only with variance='learned': a fixed variance is "
-            f"set by the VAE's `decoder_log_var`. Received: min_log_var={min_log_var!r} "
-            f"with variance={variance!r}"
-        )
+    _only_with("min_log_var", min_log_var, "variance", variance, "learned",
+               "a fixed variance is set by the VAE's `decoder_log_var`")
     return check_finite_number("min_log_var", min_log_var, optional=True)
 
 
 def check_decoder_log_var(decoder_log_var, likelihood):
-    """Return the fixed log σ² of a Gaussian decoder as a float, or None."""
-    if decoder_log_var is not None and likelihood != "gaussian":
-        raise ValueError(
-            "Expected `decoder_log_var` only with likelihood='gaussian' (it is the fixed "
-            f"log-variance of a Gaussian decoder). Received: decoder_log_var={decoder_log_var!r} "
-            f"with likelihood={likelihood!r}"
-        )
-    # A NaN here would make every loss NaN.
+    """Return the fixed log σ² of a Gaussian decoder as a float (a NaN would make every loss NaN)."""
+    _only_with("decoder_log_var", decoder_log_var, "likelihood", likelihood, "gaussian",
+               "it is the fixed log-variance of a Gaussian decoder")
     return check_finite_number("decoder_log_var", decoder_log_var, optional=True)
+
+
+def _only_with(name, value, option, chosen, required, why):
+    """Refuse `name` unless `option` is `required` (the only setting it has a meaning with)."""
+    if value is not None and chosen != required:
+        raise ValueError(
+            f"Expected `{name}` only with {option}={required!r} ({why}). "
+            f"Received: {name}={value!r} with {option}={chosen!r}"
+        )
 
 
 def check_networks(encoder, decoder, likelihood, decoder_log_var):

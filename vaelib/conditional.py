@@ -27,39 +27,35 @@ def build_conditional_encoder(input_dim=784, num_classes=10, name="conditional_e
         A functional `keras.Model` mapping `[x, y]`, shapes `(batch, D)` and
         `(batch, K)`, to `[z_mean, z_log_var]`, each `(batch, latent_dim)`.
     """
-    x = keras.Input(shape=(check_positive_int("input_dim", input_dim),), name="x")
-    label = keras.Input(shape=(check_positive_int("num_classes", num_classes),), name="label")
-    network = build_encoder(input_dim=x.shape[1] + label.shape[1], name=f"{name}_mlp", **kwargs)
-    x_and_label = layers.Concatenate(name="x_and_label")([x, label])  # (batch, D + K)
-    return keras.Model([x, label], network(x_and_label), name=name)
+    input_dim = check_positive_int("input_dim", input_dim)
+    return _given_label("x", input_dim, num_classes, name, lambda size: build_encoder(
+        input_dim=size, name=f"{name}_mlp", **kwargs))
 
 
 def build_conditional_decoder(latent_dim=20, num_classes=10, name="conditional_decoder",
                               **kwargs):
     """Build the decoder p_θ(x|z, y) of a conditional VAE: the MLP decoder of [z, y].
 
-    The one-hot label y is concatenated to z (Sohn et al. 2015, §4;
-    Kingma et al. 2014, model M2, Eq. 3), and the result goes through the
-    MLP decoder of `build_decoder` with input size J + K.
-
-    Args:
-        latent_dim: J, the size of z.
-        num_classes: K, the number of classes.
-        name: name of the model (the inner MLP is named `name + "_mlp"`).
-        **kwargs: further arguments of `build_decoder` (`hidden_units`,
-            `output_dim`, `likelihood`, `mean_activation`, `variance`,
-            `min_log_var`, ...).
-
-    Returns:
-        A functional `keras.Model` mapping `[z, y]`, shapes
-        `(batch, latent_dim)` and `(batch, K)`, to the outputs of
-        `build_decoder` (logits, or the Gaussian's mean and log-variance).
+    The mirror of `build_conditional_encoder`: the one-hot label y joins z
+    (M2's Eq. 3), and `build_decoder` (with input size J + K and the other
+    arguments, `**kwargs`: `hidden_units`, `output_dim`, `likelihood`,
+    `mean_activation`, `variance`, `min_log_var`, ...) maps [z, y] to its
+    outputs: logits, or the Gaussian's mean and log-variance, each
+    `(batch, D)`. `latent_dim` is J, `num_classes` K; the model is called
+    `name`, its inner MLP `name + "_mlp"`.
     """
-    z = keras.Input(shape=(check_positive_int("latent_dim", latent_dim),), name="z")
+    latent_dim = check_positive_int("latent_dim", latent_dim)
+    return _given_label("z", latent_dim, num_classes, name, lambda size: build_decoder(
+        latent_dim=size, name=f"{name}_mlp", **kwargs))
+
+
+def _given_label(input_name, size, num_classes, name, build):
+    """A model of [input, y]: the network `build(size + K)` applied to their concatenation."""
+    inputs = keras.Input(shape=(size,), name=input_name)
     label = keras.Input(shape=(check_positive_int("num_classes", num_classes),), name="label")
-    network = build_decoder(latent_dim=z.shape[1] + label.shape[1], name=f"{name}_mlp", **kwargs)
-    z_and_label = layers.Concatenate(name="z_and_label")([z, label])  # (batch, J + K)
-    return keras.Model([z, label], network(z_and_label), name=name)
+    network = build(size + label.shape[1])
+    joined = layers.Concatenate(name=f"{input_name}_and_label")([inputs, label])  # (batch, size + K)
+    return keras.Model([inputs, label], network(joined), name=name)
 
 
 @keras.saving.register_keras_serializable(package="vaelib")
