@@ -97,7 +97,10 @@ def markdown(after):
                   "| ratio | goal | measured | |", "|---|---:|---:|---|"]
         for r in targeted:
             goal = f"{'≥' if r['better'] == 'higher' else '≤'} {r['target']:g}"
-            lines.append(f"| {_readable(r['name'], after)} | {goal} | {r['value']:.2f} | "
+            value = f"{r['value']:.2f}"
+            if f"{r['value']:.2f}" == f"{r['target']:.2f}":  # 0.503 against 0.5: not "0.50, not met"
+                value = f"{r['value']:.3f}"
+            lines.append(f"| {_readable(r['name'], after)} | {goal} | {value} | "
                          f"{'met' if r['meets_target'] else 'not met'} |")
     lines += ["", f"Measured by `{after['command']}` on {after['started_utc'][:10]}, with Keras "
               f"{v['keras']}, TensorFlow {v['tensorflow-cpu'] or v['tensorflow']}, JAX {v['jax']}, "
