@@ -19,8 +19,8 @@
   visible buttons did nothing. requirements.txt pins a pair of theme versions that works;
   this setting keeps the header off with the next pair too.
 - **No repeated word before a reference.** `{ref}` to an exercise and `{prf:ref}` to a
-  proposition already read "Exercise 26", "Proposition 8", so "Exercise {ref}`...`" in the
-  text rendered "Exercise Exercise 26". The word written before such a reference is dropped.
+  proposition already read "Exercise 4.2", "Proposition 5.1", so "Exercise {ref}`...`" in the
+  text rendered "Exercise Exercise 4.2". The word written before such a reference is dropped.
 - **Search.** The search index leaves out code cells, their outputs and display math, and
   holds math as plain text (`book_tex.tex_to_text`), so that titles and snippets in the
   results show no raw TeX; `_static/book.js` does the same to the snippets. `book_index`
@@ -29,6 +29,10 @@
 - **Window titles without TeX.** The `<title>` of Chapter 7 read "Estimating \\(\\log p(x)\\)";
   math in a page's title is written there as plain text, as in the search index.
 - **Bibliography labels** author–year, as the citations read (`book_bibtex`).
+- **Numbers within the chapter.** Without a numbered table of contents Sphinx numbers
+  figures, tables, propositions and exercises through the whole book, so Chapter 1's first
+  figure was "Fig. 4", beside the paper's own "Fig. 1". They are numbered within their page
+  instead, after the chapter's number on a chapter: "Fig. 1.1", "Proposition 2.1".
 """
 
 import json
@@ -65,6 +69,20 @@ def _plain_window_title(app, pagename, templatename, context, doctree):
 
 def _no_top_bar(app, config):
     config.html_theme_options.setdefault("navbar_persistent", [])
+
+
+# --- numbers within the chapter -----------------------------------------------------------
+
+def _number_within_chapter(app, env):
+    """Renumber what Sphinx numbered through the book: 1, 2, ... on each page, after the
+    chapter's number on a chapter (chapters/04_... -> "4.1", "4.2", ...)."""
+    for docname, by_type in env.toc_fignumbers.items():
+        chapter = re.match(r"chapters/(\d+)_", docname)
+        prefix = (int(chapter[1]),) if chapter else ()
+        for numbers in by_type.values():  # figures, tables, proofs, exercises: id -> (n,)
+            for position, ident in enumerate(sorted(numbers, key=numbers.get), start=1):
+                numbers[ident] = prefix + (position,)
+    return []
 
 
 # --- no "Exercise Exercise 26" -------------------------------------------------------------
@@ -156,6 +174,7 @@ def setup(app):
     app.connect("html-page-context", _drop_duplicate_scripts)
     app.connect("html-page-context", _plain_window_title)
     app.connect("builder-inited", _index_without_code)
+    app.connect("env-get-updated", _number_within_chapter, priority=900)  # after Sphinx numbers
     app.add_transform(BookIndexEntries)
     app.add_post_transform(DropWordRepeatedByReference)
     app.add_js_file(None, body="window.VB_TEX = " + json.dumps(
