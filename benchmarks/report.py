@@ -106,8 +106,10 @@ def markdown(after):
               f"{v['keras']}, TensorFlow {v['tensorflow-cpu'] or v['tensorflow']}, JAX {v['jax']}, "
               f"PyTorch {v['torch']} and NumPy {v['numpy']}; the 1-minute load average was "
               f"{load['start']['1min']:.2f} at the start. Each figure is one run: on this machine "
-              "a figure can differ by ±30% from one run to the next, so compare ratios measured "
-              "in the same run."]
+              "a figure can differ by ±30% from one run to the next, and a single contender "
+              "now and then by a factor of 2 (vaelib on TensorFlow has measured both), so "
+              "compare ratios measured in the same run, and repeat a run before trusting one "
+              "figure."]
     return "\n".join(lines) + "\n"
 
 
