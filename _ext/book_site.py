@@ -30,9 +30,9 @@
   math in a page's title is written there as plain text, as in the search index.
 - **Bibliography labels** author–year, as the citations read (`book_bibtex`).
 - **Numbers within the chapter.** Without a numbered table of contents Sphinx numbers
-  figures, tables, propositions and exercises through the whole book, so Chapter 1's first
-  figure was "Fig. 4", beside the paper's own "Fig. 1". They are numbered within their page
-  instead, after the chapter's number on a chapter: "Fig. 1.1", "Proposition 2.1".
+  figures, tables, equations, propositions and exercises through the whole book, so
+  Chapter 1's first figure was "Fig. 4", beside the paper's own "Fig. 1". They are numbered
+  within their page instead, after the chapter's number on a chapter: "Fig. 1.1", "(4.3)".
 """
 
 import json

@@ -98,7 +98,7 @@ def markdown(after):
         for r in targeted:
             goal = f"{'≥' if r['better'] == 'higher' else '≤'} {r['target']:g}"
             value = f"{r['value']:.2f}"
-            if f"{r['value']:.2f}" == f"{r['target']:.2f}":  # 0.503 against 0.5: not "0.50, not met"
+            if value == f"{r['target']:.2f}":  # 0.503 against 0.5: not "0.50, not met"
                 value = f"{r['value']:.3f}"
             lines.append(f"| {_readable(r['name'], after)} | {goal} | {value} | "
                          f"{'met' if r['meets_target'] else 'not met'} |")
